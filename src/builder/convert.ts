@@ -1,0 +1,140 @@
+// Hugging Face BLIP-2 checkpoint folder → model folder (ONNX graphs + external weights + model.json).
+// Everything is written into a temporary sibling folder that is renamed into place only when
+// complete, so an interrupted or failed conversion never leaves a folder that looks valid.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { AppError } from '../shared/errors.ts';
+import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifest } from '../shared/model-manifest.ts';
+import { DEFAULT_BLIP2_PREPROCESS, preprocessConfigFromHf } from '../runtime/image/preprocess.ts';
+import { ExternalDataWriter } from './onnx/external-data.ts';
+import { GraphBuilder } from './onnx/graph-builder.ts';
+import type { TensorSource } from './onnx/layers.ts';
+import { parseConfig } from './blip2/spec.ts';
+import { resolveFamily } from './registry.ts';
+import { Checkpoint, readJsonFile } from './safetensors.ts';
+import { generationDefaults } from './generation-config.ts';
+
+export type Quantization = 'fp32';
+
+export interface ConvertOptions {
+  quant?: Quantization;
+  /** Replace an existing output folder. */
+  force?: boolean;
+  onProgress?: (event: { stage: string; part?: string }) => void;
+}
+
+const TOKENIZER_FILES = [
+  'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
+  'special_tokens_map.json', 'added_tokens.json', 'processor_config.json',
+];
+const OPSETS = { '': 17, 'com.microsoft': 1 };
+
+export async function convertCheckpoint(checkpointDir: string, outDir: string, opts: ConvertOptions = {}): Promise<ModelManifest> {
+  const quant = opts.quant ?? 'fp32';
+  if (quant !== 'fp32') throw new AppError('invalid_argument', `quantization "${quant}" is not available; choose fp32`);
+  const out = resolve(outDir);
+  if (existsSync(out) && !opts.force) {
+    throw new AppError('invalid_argument', `output folder already exists (use --force to replace it)`, { file: out });
+  }
+  const configPath = join(checkpointDir, 'config.json');
+  const cfgBytes = await readFile(configPath).catch((cause) => {
+    throw new AppError('checkpoint_invalid', `missing config.json: not a Hugging Face checkpoint folder`, { file: configPath, cause });
+  });
+  const cfg = parseConfig(await readJsonFile(configPath, 'model configuration'), configPath);
+  const { family, architecture } = resolveFamily(cfg, configPath);
+
+  const ckpt = await Checkpoint.open(checkpointDir);
+  const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now()}`);
+  try {
+    const src = tensorSource(ckpt);
+    const spec = family.spec(src, cfg, configPath);
+    await mkdir(tmp, { recursive: true });
+    const files: ModelManifest['files'] = {};
+    const graphs = {} as ModelManifest['graphs'];
+    for (const part of family.parts) {
+      opts.onProgress?.({ stage: 'graph', part: part.name });
+      const file = `${part.name}.onnx`;
+      const data = new ExternalDataWriter(join(tmp, `${file}.data`));
+      let dataHash: string;
+      try {
+        const g = new GraphBuilder(`blip2_${part.name}`, data);
+        part.build({ g, src }, spec);
+        const bytes = g.serialize(OPSETS);
+        await writeFile(join(tmp, file), bytes);
+        files[file] = { sha256: sha256(bytes), bytes: bytes.byteLength };
+      } finally {
+        dataHash = data.finish();
+      }
+      files[`${file}.data`] = { sha256: dataHash, bytes: data.bytesWritten };
+      graphs[part.name] = { file, data: `${file}.data` };
+    }
+
+    opts.onProgress?.({ stage: 'metadata' });
+    const tokenizer: string[] = [];
+    for (const name of TOKENIZER_FILES) {
+      const from = join(checkpointDir, name);
+      if (!existsSync(from)) continue;
+      await copyFile(from, join(tmp, name));
+      files[name] = { sha256: sha256(await readFile(from)), bytes: (await stat(from)).size };
+      tokenizer.push(name);
+    }
+    const preprocess = await readPreprocess(checkpointDir);
+    if (preprocess.width !== spec.vision.imageSize || preprocess.height !== spec.vision.imageSize) {
+      throw new AppError('checkpoint_invalid', `preprocessor size ${preprocess.width}x${preprocess.height} does not match the vision encoder's ${spec.vision.imageSize}px input`, { file: join(checkpointDir, 'preprocessor_config.json') });
+    }
+    const generation = await generationDefaults(checkpointDir);
+    const eos = generation.eos ?? spec.language.eos;
+    const manifest: ModelManifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      kind: family.kind,
+      architecture,
+      createdAt: new Date().toISOString(),
+      source: { checkpoint: basename(resolve(checkpointDir)), configSha256: sha256(cfgBytes) },
+      quantization: { weights: quant, note: 'all weights float32 (F16/BF16 checkpoints are widened)' },
+      shapes: {
+        vision: { ...spec.vision }, qformer: { ...spec.qformer }, language: { ...spec.language },
+        imageSize: spec.vision.imageSize, queries: spec.qformer.queries,
+      },
+      tokens: {
+        bos: generation.bos ?? spec.language.bos, eos, pad: generation.pad ?? spec.language.pad,
+        ...(typeof cfg.image_token_index === 'number' ? { imageToken: cfg.image_token_index } : {}),
+      },
+      preprocess,
+      generation: generation.options,
+      graphs,
+      tokenizer,
+      files,
+    };
+    await writeFile(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    if (existsSync(out)) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    opts.onProgress?.({ stage: 'done' });
+    return manifest;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    await ckpt.close();
+  }
+}
+
+function tensorSource(ckpt: Checkpoint): TensorSource {
+  return {
+    has: (name) => ckpt.has(name),
+    shape: (name) => ckpt.info(name).shape,
+    read: (name) => ckpt.readFloat32(name),
+  };
+}
+
+async function readPreprocess(dir: string): Promise<ModelManifest['preprocess']> {
+  const path = join(dir, 'preprocessor_config.json');
+  if (!existsSync(path)) return { ...DEFAULT_BLIP2_PREPROCESS };
+  return preprocessConfigFromHf(await readJsonFile(path, 'image preprocessing configuration'), path);
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

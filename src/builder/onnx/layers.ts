@@ -1,0 +1,109 @@
+// Small make_* helpers that emit common transformer subgraphs with stable node names.
+// Weights come from a TensorSource by their Hugging Face names; Linear weights ([out, in] in HF)
+// are transposed once at conversion so every projection is a plain MatMul.
+import { DT, type GraphBuilder } from './graph-builder.ts';
+
+export interface TensorSource {
+  has(name: string): boolean;
+  shape(name: string): number[];
+  /** Reads one tensor as float32 (F16/BF16 widened); throws a 'tensor_missing' error naming it. */
+  read(name: string): Float32Array;
+}
+
+export interface Ctx {
+  g: GraphBuilder;
+  src: TensorSource;
+}
+
+export function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = w[base + c];
+  }
+  return out;
+}
+
+/** The [in, out] weight of an HF Linear, added once. */
+export function linearWeight(ctx: Ctx, hfWeight: string): string {
+  const name = `${hfWeight}.T`;
+  if (ctx.g.has(name)) return name;
+  const [rows, cols] = ctx.src.shape(hfWeight);
+  return ctx.g.weight(name, transpose2d(ctx.src.read(hfWeight), rows, cols), [cols, rows]);
+}
+
+export function param(ctx: Ctx, hfName: string): string {
+  if (ctx.g.has(hfName)) return hfName;
+  return ctx.g.weight(hfName, ctx.src.read(hfName), ctx.src.shape(hfName));
+}
+
+/**
+ *   x ──MatMul(Wᵀ)──Add(b)──▶
+ * `prefix` is the HF module path (prefix.weight, optional prefix.bias).
+ */
+export function linear(ctx: Ctx, x: string, prefix: string, name: string, opts: { bias?: boolean } = {}): string {
+  const mm = ctx.g.op('MatMul', [x, linearWeight(ctx, `${prefix}.weight`)], { name: `${name}/MatMul` });
+  const withBias = opts.bias ?? ctx.src.has(`${prefix}.bias`);
+  return withBias ? ctx.g.op('Add', [mm, param(ctx, `${prefix}.bias`)], { name: `${name}/Add` }) : mm;
+}
+
+export function layerNorm(ctx: Ctx, x: string, prefix: string, eps: number, name: string): string {
+  return ctx.g.op('LayerNormalization', [x, param(ctx, `${prefix}.weight`), param(ctx, `${prefix}.bias`)], {
+    name: `${name}/LayerNormalization`,
+    attrs: { axis: -1, epsilon: { float: eps } },
+  });
+}
+
+/** Exact (erf) GELU, ONNX Runtime's com.microsoft kernel. */
+export function gelu(ctx: Ctx, x: string, name: string): string {
+  return ctx.g.op('Gelu', [x], { name: `${name}/Gelu`, domain: 'com.microsoft' });
+}
+
+export function add(ctx: Ctx, a: string, b: string, name: string): string {
+  return ctx.g.op('Add', [a, b], { name: `${name}/Add` });
+}
+
+/** [B, S, heads*dim] → [B, heads, S, dim] */
+export function splitHeads(ctx: Ctx, x: string, heads: number, dim: number, name: string): string {
+  const r = ctx.g.op('Reshape', [x, ctx.g.ints([0, 0, heads, dim])], { name: `${name}/Reshape` });
+  return ctx.g.op('Transpose', [r], { name: `${name}/Transpose`, attrs: { perm: [0, 2, 1, 3] } });
+}
+
+/** [B, heads, S, dim] → [B, S, heads*dim] */
+export function mergeHeads(ctx: Ctx, x: string, hidden: number, name: string): string {
+  const t = ctx.g.op('Transpose', [x], { name: `${name}/Transpose`, attrs: { perm: [0, 2, 1, 3] } });
+  return ctx.g.op('Reshape', [t, ctx.g.ints([0, 0, hidden])], { name: `${name}/Reshape` });
+}
+
+/**
+ * Scaled dot-product attention on split heads:
+ *   q ─┐
+ *      MatMul(q, kᵀ) ─ Mul(scale) ─ Add(bias?) ─ Softmax ─ MatMul(·, v) ─▶ [B, h, Sq, d]
+ *   k ─┘                                                        v ─┘
+ */
+export function attention(
+  ctx: Ctx,
+  q: string,
+  k: string,
+  v: string,
+  opts: { scale: number; bias?: string; name: string },
+): string {
+  const { g } = ctx;
+  const kt = g.op('Transpose', [k], { name: `${opts.name}/k/Transpose`, attrs: { perm: [0, 1, 3, 2] } });
+  let s = g.op('MatMul', [q, kt], { name: `${opts.name}/qk/MatMul` });
+  if (opts.scale !== 1) s = g.op('Mul', [s, g.floats([opts.scale], [])], { name: `${opts.name}/scale/Mul` });
+  if (opts.bias) s = g.op('Add', [s, opts.bias], { name: `${opts.name}/bias/Add` });
+  const p = g.op('Softmax', [s], { name: `${opts.name}/Softmax`, attrs: { axis: -1 } });
+  return g.op('MatMul', [p, v], { name: `${opts.name}/pv/MatMul` });
+}
+
+/** Broadcasts a [1, n, d] parameter to the batch of `like` ([B, ...]). */
+export function expandToBatch(ctx: Ctx, paramName: string, like: string, rest: number[], name: string): string {
+  const { g } = ctx;
+  const shape = g.op('Shape', [like], { name: `${name}/Shape`, attrs: { start: 0, end: 1 } });
+  const target = g.op('Concat', [shape, g.ints(rest)], { name: `${name}/Concat`, attrs: { axis: 0 } });
+  return g.op('Expand', [paramName, target], { name: `${name}/Expand` });
+}
+
+export const FLOAT = DT.FLOAT;
+export const INT64 = DT.INT64;

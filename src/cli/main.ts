@@ -1,0 +1,106 @@
+// The headless command line over the core: convert checkpoints, caption and question photos.
+import { Command, CommanderError } from 'commander';
+import { AppError, toErrorData } from '../shared/errors.ts';
+import { convertCheckpoint, type Quantization } from '../builder/convert.ts';
+import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
+import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds } from './generation-flags.ts';
+import { Progress } from './progress.ts';
+
+interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('photo-assistant')
+    .description('On-device BLIP-2: captions and answers about photos, nothing leaves this machine')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('convert')
+    .description('turn a Hugging Face BLIP-2 checkpoint folder into an ONNX model folder')
+    .argument('<checkpoint-dir>')
+    .argument('<out-dir>')
+    .option('--quant <kind>', 'weight precision: fp32', 'fp32')
+    .option('--force', 'replace an existing output folder')
+    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean }) => {
+      const started = Date.now();
+      const m = await convertCheckpoint(ckpt, out, {
+        quant: o.quant as Quantization,
+        force: o.force,
+        onProgress: (e) => e.part && process.stderr.write(`building ${e.part} graph…\n`),
+      });
+      const l = m.shapes.language;
+      process.stdout.write(`converted ${m.architecture} (${l.type}, ${l.layers} layers, vocab ${l.vocabRows}) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    });
+
+  addGenerationFlags(
+    program
+      .command('caption')
+      .description('write a caption for each image')
+      .argument('<image...>')
+      .requiredOption('--model <dir>', 'converted model folder')
+      .option('--prompt <text>', 'text the caption starts from, e.g. "a photo of"')
+      .option('--prompt-ids <ids>', 'prompt as token ids, exactly as HF input_ids (starting with BOS 2)')
+      .option('--json', 'one JSON object per image per line'),
+  ).action(async (images: string[], o: ModelFlags & { prompt?: string; promptIds?: string }) => {
+    if (o.prompt !== undefined && o.promptIds !== undefined) throw new AppError('invalid_argument', 'use either --prompt or --prompt-ids, not both');
+    const gen = generationOptions(o);
+    const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds, '--prompt-ids') : undefined;
+    const model = await Blip2Model.load(o.model, { threads: intFlag(o.threads, '--threads', 0) });
+    const ids = promptIds ?? model.promptIds(o.prompt);
+    exitCode = await forEachImage(images, o.json, (image) => model.encodeImage(image).then((enc) => model.generate(enc, ids, gen)));
+    await model.dispose();
+  });
+
+  addGenerationFlags(
+    program
+      .command('ask')
+      .description('answer a question about an image')
+      .argument('<image>')
+      .argument('<question>')
+      .requiredOption('--model <dir>', 'converted model folder')
+      .option('--json', 'print a JSON object'),
+  ).action(async (image: string, question: string, o: ModelFlags) => {
+    const gen: GenerateOptions = generationOptions(o);
+    const model = await Blip2Model.load(o.model, { threads: intFlag(o.threads, '--threads', 0) });
+    exitCode = await forEachImage([image], o.json, (img) => model.encodeImage(img).then((enc) => model.ask(enc, question, gen)));
+    await model.dispose();
+  });
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const e = toErrorData(err);
+    process.stderr.write(`photo-assistant: ${e.message}\n`);
+    return e.code === 'invalid_argument' ? 2 : 1;
+  }
+}
+
+/** Runs `work` on every image; one failure never stops the others. Returns the exit code. */
+async function forEachImage(
+  images: string[],
+  json: boolean | undefined,
+  work: (image: string) => Promise<{ text: string; tokenIds: number[] }>,
+): Promise<number> {
+  let failures = 0;
+  const progress = !json && images.length > 1 ? new Progress(images.length) : undefined;
+  for (const image of images) {
+    try {
+      const r = await work(image);
+      if (json) process.stdout.write(JSON.stringify({ image, text: r.text, tokenIds: r.tokenIds }) + '\n');
+      else progress ? progress.log(`${image}: ${r.text}`) : process.stdout.write(`${r.text}\n`);
+    } catch (err) {
+      failures++;
+      const e = toErrorData(err);
+      if (json) process.stdout.write(JSON.stringify({ image, error: e }) + '\n');
+      const msg = e.message.includes(image) ? e.message : `${image}: ${e.message}`;
+      progress ? progress.log(`error: ${msg}`, true) : process.stderr.write(`photo-assistant: ${msg}\n`);
+    }
+    progress?.tick();
+  }
+  progress?.stop();
+  if (failures) process.stderr.write(`photo-assistant: ${failures} of ${images.length} image(s) failed\n`);
+  return failures ? 1 : 0;
+}

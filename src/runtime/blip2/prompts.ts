@@ -1,0 +1,17 @@
+// Prompt templates for BLIP-2's tasks (SPEC-blip2.md §7).
+
+export interface ChatTurn {
+  question: string;
+  answer: string;
+}
+
+/** Visual question answering as in the BLIP-2 demo. */
+export function questionPrompt(question: string): string {
+  return `Question: ${question.trim()} Answer:`;
+}
+
+/** Multi-turn chat: earlier turns as "Question: q Answer: a." joined by spaces, then the new question. */
+export function chatPrompt(history: readonly ChatTurn[], question: string): string {
+  const past = history.map((t) => `Question: ${t.question.trim()} Answer: ${t.answer.trim().replace(/\.$/, '')}.`).join(' ');
+  return `${past} ${questionPrompt(question)}`.trimStart();
+}

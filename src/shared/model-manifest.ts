@@ -1,0 +1,41 @@
+// The manifest (model.json) a converted model folder carries: what it is, its shapes, tokens,
+// preprocessing, generation defaults, and a checksum of every file. Shared by builder and runtime.
+import { z } from 'zod';
+
+export const MANIFEST_FILE = 'model.json';
+export const MANIFEST_FORMAT = 'photo-assistant-model';
+export const MANIFEST_VERSION = 1;
+
+const FileEntry = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
+const Graph = z.object({ file: z.string(), data: z.string().optional() });
+
+export const ManifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(MANIFEST_VERSION),
+  kind: z.enum(['blip2-opt']),
+  architecture: z.string(),
+  createdAt: z.string(),
+  source: z.object({ checkpoint: z.string(), configSha256: z.string() }),
+  quantization: z.object({ weights: z.enum(['fp32']), note: z.string() }),
+  shapes: z.object({
+    vision: z.record(z.string(), z.unknown()),
+    qformer: z.record(z.string(), z.unknown()),
+    language: z.object({
+      type: z.string(), hidden: z.number().int(), layers: z.number().int(), heads: z.number().int(),
+      headDim: z.number().int(), vocabRows: z.number().int(), maxPositions: z.number().int(),
+    }).loose(),
+    imageSize: z.number().int(),
+    queries: z.number().int(),
+  }),
+  tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int(), imageToken: z.number().int().optional() }),
+  preprocess: z.object({
+    width: z.number().int(), height: z.number().int(),
+    mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]),
+    rescaleFactor: z.number(), doResize: z.boolean(), doRescale: z.boolean(), doNormalize: z.boolean(),
+  }),
+  generation: z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.number())])),
+  graphs: z.object({ vision: Graph, qformer: Graph, decoder: Graph }),
+  tokenizer: z.array(z.string()),
+  files: z.record(z.string(), FileEntry),
+});
+export type ModelManifest = z.infer<typeof ManifestSchema>;
