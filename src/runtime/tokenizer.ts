@@ -49,7 +49,7 @@ export async function convertSlowOptTokenizer(dir: string): Promise<TokenizerSou
   const addedTokens: Json[] = [];
   const extraSpecial: string[] = [];
   const usedIds = new Set(Object.values(vocab));
-  for (const t of declaredAddedTokens(config)) {
+  for (const t of declaredAddedTokens(config, vocab)) {
     if (!Object.hasOwn(vocab, t.content)) {
       // Tokens beyond vocab.json (Blip2Processor's <image>) are not split out of text, as in the GPT2Tokenizer that produced the reference cases; the id stays known for tokenToId/decode.
       if (!usedIds.has(t.id)) vocab[t.content] = t.id;
@@ -145,7 +145,7 @@ interface DeclaredToken {
 
 /** Added tokens as tokenizer_config declares them; older configs without added_tokens_decoder only name
  *  bos/eos/unk/pad, which the slow tokenizer then registers as special tokens. */
-function declaredAddedTokens(config: Json): DeclaredToken[] {
+function declaredAddedTokens(config: Json, vocab: Record<string, number>): DeclaredToken[] {
   const decl = config.added_tokens_decoder;
   if (decl && typeof decl === 'object' && !Array.isArray(decl)) {
     const out: DeclaredToken[] = [];
@@ -160,10 +160,6 @@ function declaredAddedTokens(config: Json): DeclaredToken[] {
     }
     return out.sort((a, b) => a.id - b.id);
   }
-  return [];
-}
-
-function declaredFallback(config: Json, vocab: Record<string, number>): DeclaredToken[] {
   const seen = new Set<string>();
   const out: DeclaredToken[] = [];
   for (const key of SPECIAL_KEYS) {
@@ -213,13 +209,12 @@ function parseVocab(json: Json, file: string): Record<string, number> {
 
 function parseMerges(text: string, file: string): [string, string][] {
   const lines = text.split(/\r?\n/);
-  // Like the slow tokenizer, the "#version" header is not a merge.
-  if (lines[0]?.startsWith('#version')) lines.shift();
   const merges: [string, string][] = [];
   for (const [i, line] of lines.entries()) {
-    if (line.trim() === '') continue;
+    // Like the slow tokenizer, the "#version" header is not a merge.
+    if (line.trim() === '' || (i === 0 && line.startsWith('#version'))) continue;
     const parts = line.trim().split(/\s+/);
-    if (parts.length !== 2) throw new AppError('model_invalid', `merges.txt line ${i + 2} is not a pair of tokens`, { file });
+    if (parts.length !== 2) throw new AppError('model_invalid', `merges.txt line ${i + 1} is not a pair of tokens`, { file });
     merges.push([parts[0], parts[1]]);
   }
   return merges;
