@@ -2,6 +2,7 @@
 // Weights come from a TensorSource by their Hugging Face names; Linear weights ([out, in] in HF)
 // are transposed once at conversion so every projection is a plain MatMul.
 import { DT, type GraphBuilder } from './graph-builder.ts';
+import { type BlockQuantConfig, quantizeBlocks } from './quantize.ts';
 
 export interface TensorSource {
   has(name: string): boolean;
@@ -13,6 +14,13 @@ export interface TensorSource {
 export interface Ctx {
   g: GraphBuilder;
   src: TensorSource;
+  /** Weight-only quantization for the projections of this graph; absent = float32. */
+  quant?: QuantPolicy;
+}
+
+export interface QuantPolicy extends BlockQuantConfig {
+  /** MatMulNBits accuracy_level: 0 = float activations, 4 = int8 activations (faster on CPU). */
+  accuracyLevel: number;
 }
 
 export function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -42,9 +50,33 @@ export function param(ctx: Ctx, hfName: string): string {
  * `prefix` is the HF module path (prefix.weight, optional prefix.bias).
  */
 export function linear(ctx: Ctx, x: string, prefix: string, name: string, opts: { bias?: boolean } = {}): string {
-  const mm = ctx.g.op('MatMul', [x, linearWeight(ctx, `${prefix}.weight`)], { name: `${name}/MatMul` });
   const withBias = opts.bias ?? ctx.src.has(`${prefix}.bias`);
+  if (ctx.quant) return quantLinear(ctx, ctx.quant, x, prefix, name, withBias);
+  const mm = ctx.g.op('MatMul', [x, linearWeight(ctx, `${prefix}.weight`)], { name: `${name}/MatMul` });
   return withBias ? ctx.g.op('Add', [mm, param(ctx, `${prefix}.bias`)], { name: `${name}/Add` }) : mm;
+}
+
+/**
+ *   x ──MatMulNBits(B packed, scales[, zero_points], bias)──▶   (weights never exist as float in the graph)
+ */
+function quantLinear(ctx: Ctx, q: QuantPolicy, x: string, prefix: string, name: string, withBias: boolean): string {
+  const { g, src } = ctx;
+  const [n, k] = src.shape(`${prefix}.weight`);
+  const packed = quantizeBlocks(src.read(`${prefix}.weight`), n, k, q);
+  const base = `${prefix}.weight.q${q.bits}`;
+  const inputs = [
+    x,
+    g.tensor(`${base}.data`, DT.UINT8, packed.data, [n, packed.blocks, (q.blockSize * q.bits) / 8]),
+    g.weight(`${base}.scales`, packed.scales, [n, packed.blocks]),
+    packed.zeroPoints ? g.tensor(`${base}.zero_points`, DT.UINT8, packed.zeroPoints, [n, packed.zeroPoints.length / n]) : '',
+  ];
+  if (withBias) inputs.push('', param(ctx, `${prefix}.bias`));
+  while (inputs[inputs.length - 1] === '') inputs.pop();
+  return g.op('MatMulNBits', inputs, {
+    name: `${name}/MatMulNBits`,
+    domain: 'com.microsoft',
+    attrs: { K: k, N: n, bits: q.bits, block_size: q.blockSize, accuracy_level: q.accuracyLevel },
+  });
 }
 
 export function layerNorm(ctx: Ctx, x: string, prefix: string, eps: number, name: string): string {
