@@ -119,7 +119,7 @@ export async function beamSearch(
     }
 
     const top = topKDescending(scores, candidatesToKeep);
-    const curLen = beamTokens[0].length;
+    const curLen = beamTokens[0].length + 1;
     const nextTokens: number[] = [];
     const nextParents: number[] = [];
     const nextScores: number[] = [];
