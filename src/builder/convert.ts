@@ -3,7 +3,7 @@
 // complete, so an interrupted or failed conversion never leaves a folder that looks valid.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AppError } from '../shared/errors.ts';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifest } from '../shared/model-manifest.ts';
@@ -13,13 +13,11 @@ import { GraphBuilder } from './onnx/graph-builder.ts';
 import type { TensorSource } from './onnx/layers.ts';
 import { parseConfig } from './blip2/spec.ts';
 import { resolveFamily } from './registry.ts';
+import { type QuantSettings, quantPlan } from './quant-plan.ts';
 import { Checkpoint, readJsonFile } from './safetensors.ts';
 import { generationDefaults } from './generation-config.ts';
 
-export type Quantization = 'fp32';
-
-export interface ConvertOptions {
-  quant?: Quantization;
+export interface ConvertOptions extends QuantSettings {
   /** Replace an existing output folder. */
   force?: boolean;
   onProgress?: (event: { stage: string; part?: string }) => void;
@@ -33,7 +31,7 @@ const OPSETS = { '': 17, 'com.microsoft': 1 };
 
 export async function convertCheckpoint(checkpointDir: string, outDir: string, opts: ConvertOptions = {}): Promise<ModelManifest> {
   const quant = opts.quant ?? 'fp32';
-  if (quant !== 'fp32') throw new AppError('invalid_argument', `quantization "${quant}" is not available; choose fp32`);
+  const plan = quantPlan(opts);
   const out = resolve(outDir);
   if (existsSync(out) && !opts.force) {
     throw new AppError('invalid_argument', `output folder already exists (use --force to replace it)`, { file: out });
@@ -60,7 +58,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       let dataHash: string;
       try {
         const g = new GraphBuilder(`blip2_${part.name}`, data);
-        part.build({ g, src }, spec);
+        part.build({ g, src, quant: plan[part.name], headQuant: part.name === 'decoder' ? plan.lmHead : undefined }, spec);
         const bytes = g.serialize(OPSETS);
         await writeFile(join(tmp, file), bytes);
         files[file] = { sha256: sha256(bytes), bytes: bytes.byteLength };
@@ -77,6 +75,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       const from = join(checkpointDir, name);
       if (!existsSync(from)) continue;
       await copyFile(from, join(tmp, name));
+      await chmod(join(tmp, name), 0o644); // a read-only source must not make the model folder read-only
       files[name] = { sha256: sha256(await readFile(from)), bytes: (await stat(from)).size };
       tokenizer.push(name);
     }
@@ -93,7 +92,13 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       architecture,
       createdAt: new Date().toISOString(),
       source: { checkpoint: basename(resolve(checkpointDir)), configSha256: sha256(cfgBytes) },
-      quantization: { weights: quant, note: 'all weights float32 (F16/BF16 checkpoints are widened)' },
+      quantization: {
+        weights: quant,
+        parts: { vision: plan.vision ?? null, qformer: plan.qformer ?? null, decoder: plan.decoder ?? null, lmHead: plan.lmHead ?? null },
+        note: quant === 'fp32'
+          ? 'all weights float32 (F16/BF16 checkpoints are widened)'
+          : 'weight-only block quantization (com.microsoft::MatMulNBits) of the projection matrices listed in parts; embeddings, norms and biases float32',
+      },
       shapes: {
         vision: { ...spec.vision }, qformer: { ...spec.qformer }, language: { ...spec.language },
         imageSize: spec.vision.imageSize, queries: spec.qformer.queries,

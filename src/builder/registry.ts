@@ -4,6 +4,7 @@
 import { AppError } from '../shared/errors.ts';
 import type { ModelManifest } from '../shared/model-manifest.ts';
 import type { Ctx, TensorSource } from './onnx/layers.ts';
+import type { QuantPlan } from './quant-plan.ts';
 import { buildOptDecoder } from './blip2/opt-decoder.ts';
 import { buildQFormer } from './blip2/qformer.ts';
 import { type Blip2Config, type LanguageSpec, type QFormerSpec, type VisionSpec, optSpec, qformerSpec, visionSpec } from './blip2/spec.ts';
@@ -16,8 +17,8 @@ export interface FamilySpec {
 }
 
 export interface GraphPart {
-  /** Graph key in the manifest and file stem: `${name}.onnx` + `${name}.onnx.data`. */
-  name: keyof ModelManifest['graphs'];
+  /** Graph key in the manifest and file stem: `${name}.onnx` + `${name}.onnx.data`; also its quantization role. */
+  name: keyof ModelManifest['graphs'] & keyof QuantPlan;
   build(ctx: Ctx, spec: FamilySpec): void;
 }
 

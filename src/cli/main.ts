@@ -1,7 +1,8 @@
 // The headless command line over the core: convert checkpoints, caption and question photos.
 import { Command, CommanderError } from 'commander';
 import { AppError, toErrorData } from '../shared/errors.ts';
-import { convertCheckpoint, type Quantization } from '../builder/convert.ts';
+import { convertCheckpoint } from '../builder/convert.ts';
+import type { Quantization } from '../builder/quant-plan.ts';
 import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
 import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds } from './generation-flags.ts';
 import { Progress } from './progress.ts';
@@ -20,17 +21,23 @@ export async function main(argv: string[]): Promise<number> {
     .description('turn a Hugging Face BLIP-2 checkpoint folder into an ONNX model folder')
     .argument('<checkpoint-dir>')
     .argument('<out-dir>')
-    .option('--quant <kind>', 'weight precision: fp32', 'fp32')
+    .option('--quant <kind>', 'weight precision: fp32, int8 or int4', 'fp32')
+    .option('--block-size <n>', 'quantization block size (power of two ≥ 16)', '32')
+    .option('--asymmetric', 'asymmetric quantization blocks (zero points)')
+    .option('--accuracy-level <n>', 'MatMulNBits accuracy level: 4 = int8 activations (fast), 0 = float', '4')
     .option('--force', 'replace an existing output folder')
-    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean }) => {
+    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean; blockSize: string; asymmetric?: boolean; accuracyLevel: string }) => {
       const started = Date.now();
       const m = await convertCheckpoint(ckpt, out, {
         quant: o.quant as Quantization,
+        blockSize: intFlag(o.blockSize, '--block-size', 16),
+        asymmetric: o.asymmetric,
+        accuracyLevel: intFlag(o.accuracyLevel, '--accuracy-level', 0),
         force: o.force,
         onProgress: (e) => e.part && process.stderr.write(`building ${e.part} graph…\n`),
       });
       const l = m.shapes.language;
-      process.stdout.write(`converted ${m.architecture} (${l.type}, ${l.layers} layers, vocab ${l.vocabRows}) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      process.stdout.write(`converted ${m.architecture} (${l.type}, ${l.layers} layers, vocab ${l.vocabRows}, ${m.quantization.weights}) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     });
 
   addGenerationFlags(

@@ -7,6 +7,9 @@ export const MANIFEST_FORMAT = 'photo-assistant-model';
 export const MANIFEST_VERSION = 1;
 
 const FileEntry = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
+const QuantPolicy = z.object({
+  bits: z.union([z.literal(4), z.literal(8)]), blockSize: z.number().int(), symmetric: z.boolean(), accuracyLevel: z.number().int(),
+});
 const Graph = z.object({ file: z.string(), data: z.string().optional() });
 
 export const ManifestSchema = z.object({
@@ -16,7 +19,11 @@ export const ManifestSchema = z.object({
   architecture: z.string(),
   createdAt: z.string(),
   source: z.object({ checkpoint: z.string(), configSha256: z.string() }),
-  quantization: z.object({ weights: z.enum(['fp32']), note: z.string() }),
+  quantization: z.object({
+    weights: z.enum(['fp32', 'int8', 'int4']),
+    parts: z.record(z.string(), QuantPolicy.nullable()),
+    note: z.string(),
+  }),
   shapes: z.object({
     vision: z.record(z.string(), z.unknown()),
     qformer: z.record(z.string(), z.unknown()),

@@ -38,8 +38,11 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
 
   const last = g.op('Gather', [x, g.ints([-1], [])], { name: '/decoder/last_position/Gather', attrs: { axis: 1 } });
   const normed = layerNorm(ctx, last, `${P}final_layer_norm`, s.eps, '/decoder/final_layer_norm');
-  // lm_head is tied to embed_tokens: logits = h · Eᵀ.
-  const logits = g.op('Gemm', [normed, table], { name: '/lm_head/Gemm', attrs: { transB: 1 } });
+  // lm_head is tied to embed_tokens: logits = h · Eᵀ, sharing the float table with the Gather,
+  // or a quantized copy of E (the Gather keeps reading single float rows).
+  const logits = ctx.headQuant
+    ? linear({ ...ctx, quant: ctx.headQuant }, normed, `${P}embed_tokens`, '/lm_head', { bias: false })
+    : g.op('Gemm', [normed, table], { name: '/lm_head/Gemm', attrs: { transB: 1 } });
   g.bindOutput(logits, 'logits', FLOAT, ['batch', s.vocabRows]);
 }
 

@@ -16,6 +16,8 @@ export interface Ctx {
   src: TensorSource;
   /** Weight-only quantization for the projections of this graph; absent = float32. */
   quant?: QuantPolicy;
+  /** Quantization of a language model's output head (tied heads stay shared in float32 without it). */
+  headQuant?: QuantPolicy;
 }
 
 export interface QuantPolicy extends BlockQuantConfig {

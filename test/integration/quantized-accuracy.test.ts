@@ -1,0 +1,65 @@
+// int8 and int4 models must stay close to Hugging Face's float32 logits on the fixtures; the
+// bounds here are what the accuracy report of `npm run bench` measured, with a margin.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { convertCheckpoint } from '../../src/builder/convert.ts';
+import { Blip2Model } from '../../src/runtime/blip2/model.ts';
+import { compareLogits } from '../../src/runtime/logits-compare.ts';
+import { readManifest } from '../../src/runtime/model-folder.ts';
+import { fixturePath, makeTempDir, readF32, readJson } from '../helpers/fixtures.ts';
+
+const golden = readJson('opt/golden.json');
+let dir: string;
+before(async () => (dir = await makeTempDir()));
+after(() => rm(dir, { recursive: true, force: true }));
+
+const BOUNDS = { int8: { cosine: 0.9995, top1: 1.0 }, int4: { cosine: 0.98, top1: 0 } } as const;
+
+for (const quant of ['int8', 'int4'] as const) {
+  describe(`${quant} accuracy against HF float32`, () => {
+    it('first-step logits stay within the bounds on every case', async () => {
+      const out = join(dir, quant);
+      await convertCheckpoint(fixturePath('opt'), out, { quant });
+      const m = await readManifest(out);
+      assert.equal(m.quantization.weights, quant);
+      assert.equal(m.quantization.parts.vision?.bits, quant === 'int8' ? 8 : 4);
+      const model = await Blip2Model.load(out);
+      let agree = 0;
+      let total = 0;
+      let worst = 1;
+      for (const c of golden.cases) {
+        const enc = await model.encodePixels(readF32(`pixel_values/${c.image.replace(/\.[a-z]+$/, '')}.pixel_values.f32.bin`));
+        for (const p of golden.prompts) {
+          const r = compareLogits(readF32(c.prompts[p.name].first_step_logits.file), await model.firstStepLogits(enc, p.input_ids));
+          worst = Math.min(worst, r.cosine);
+          agree += r.top1Agrees ? 1 : 0;
+          total++;
+        }
+      }
+      await model.dispose();
+      assert.ok(worst >= BOUNDS[quant].cosine, `worst cosine ${worst}`);
+      assert.ok(agree / total >= BOUNDS[quant].top1, `top-1 agreement ${agree}/${total}`);
+    });
+  });
+}
+
+describe('quantized model files', () => {
+  it('int4 graphs use MatMulNBits and are smaller than fp32', async () => {
+    const fp = await convertCheckpoint(fixturePath('opt'), join(dir, 'fp32-size'));
+    const q4 = await convertCheckpoint(fixturePath('opt'), join(dir, 'int4-size'), { quant: 'int4' });
+    const size = (m: typeof fp) => Object.values(m.files).reduce((a, f) => a + f.bytes, 0);
+    assert.ok(size(q4) < size(fp), `int4 ${size(q4)} vs fp32 ${size(fp)}`);
+    for (const g of ['vision', 'decoder']) {
+      const graph = await readFile(join(dir, 'int4-size', `${g}.onnx`), 'latin1');
+      assert.ok(graph.includes('MatMulNBits'), `${g} uses MatMulNBits`);
+      assert.ok(!graph.includes('.weight.T'), `${g} has no float projection weights left`);
+    }
+  });
+
+  it('a bad block size or quantization is refused clearly', async () => {
+    await assert.rejects(convertCheckpoint(fixturePath('opt'), join(dir, 'bad'), { quant: 'int4', blockSize: 24 }), /power of two/);
+    await assert.rejects(convertCheckpoint(fixturePath('opt'), join(dir, 'bad'), { quant: 'int3' as never }), /unknown quantization/);
+  });
+});
