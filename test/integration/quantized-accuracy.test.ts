@@ -49,8 +49,9 @@ describe('quantized model files', () => {
   it('int4 graphs use MatMulNBits and are smaller than fp32', async () => {
     const fp = await convertCheckpoint(fixturePath('opt'), join(dir, 'fp32-size'));
     const q4 = await convertCheckpoint(fixturePath('opt'), join(dir, 'int4-size'), { quant: 'int4' });
-    const size = (m: typeof fp) => Object.values(m.files).reduce((a, f) => a + f.bytes, 0);
-    assert.ok(size(q4) < size(fp), `int4 ${size(q4)} vs fp32 ${size(fp)}`);
+    // (The tiny model is dominated by its embedding table and 4 KiB alignment; the vision graph is all projections.)
+    const size = (m: typeof fp) => m.files['vision.onnx.data'].bytes;
+    assert.ok(size(q4) < size(fp) * 0.7, `int4 vision ${size(q4)} vs fp32 ${size(fp)}`);
     for (const g of ['vision', 'decoder']) {
       const graph = await readFile(join(dir, 'int4-size', `${g}.onnx`), 'latin1');
       assert.ok(graph.includes('MatMulNBits'), `${g} uses MatMulNBits`);
