@@ -58,16 +58,22 @@ export class Blip2Model {
     return (await loadPixelValues(imagePath, this.manifest.preprocess)).data;
   }
 
-  async encodePixels(pixels: Float32Array): Promise<ImageEncoding & { visionEmbeddings: Float32Array }> {
+  /** The vision encoder alone: pixel values [3 × S × S] → image embeddings (kept in ORT). */
+  async runVision(pixels: Float32Array): Promise<{ imageEmbeds: ort.Tensor; visionEmbeddings: Float32Array }> {
     const s = this.manifest.shapes.imageSize;
     const v = await run(this.vision, { pixel_values: floatTensor(pixels, [1, 3, s, s]) }, 'vision encoder');
-    const q = await run(this.qformer, { image_embeds: v.image_embeds }, 'Q-Former');
-    return {
-      visionEmbeddings: v.vision_embeddings.data as Float32Array,
-      imageEmbeds: v.image_embeds,
-      queryOutput: q.query_output.data as Float32Array,
-      prefix: q.language_projection.data as Float32Array,
-    };
+    return { imageEmbeds: v.image_embeds, visionEmbeddings: v.vision_embeddings.data as Float32Array };
+  }
+
+  /** The Q-Former and language projection over one image's embeddings. */
+  async runQFormer(imageEmbeds: ort.Tensor): Promise<{ queryOutput: Float32Array; prefix: Float32Array }> {
+    const q = await run(this.qformer, { image_embeds: imageEmbeds }, 'Q-Former');
+    return { queryOutput: q.query_output.data as Float32Array, prefix: q.language_projection.data as Float32Array };
+  }
+
+  async encodePixels(pixels: Float32Array): Promise<ImageEncoding & { visionEmbeddings: Float32Array }> {
+    const v = await this.runVision(pixels);
+    return { ...v, ...(await this.runQFormer(v.imageEmbeds)) };
   }
 
   async encodeImage(imagePath: string): Promise<ImageEncoding> {

@@ -1,0 +1,98 @@
+// `npm run bench`: full-size BLIP-2 OPT-2.7b (random weights, real shapes) converted to fp32 /
+// int8 / int4 and timed stage by stage, next to this machine's measured limits. Prints a table
+// and writes JSON. Usage: npm run bench [-- fp32 int8 int4] (default all three).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readManifest } from '../../src/runtime/model-folder.ts';
+import { compareLogits } from '../../src/runtime/logits-compare.ts';
+import { measureMachineLimits } from './machine-limits.ts';
+import { OPT_27B, ensureRandomCheckpoint } from './random-checkpoint.ts';
+import { FIXTURES, PHOTOS } from '../helpers/fixtures.ts';
+
+const CACHE = process.env.PA_BENCH_CACHE ?? join(homedir(), '.cache', 'photo-assistant-bench');
+const VISION_GFLOP = 520;
+const quants = process.argv.slice(2).filter((a) => ['fp32', 'int8', 'int4'].includes(a));
+if (!quants.length) quants.push('fp32', 'int8', 'int4');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const here = new URL('.', import.meta.url).pathname;
+
+function child(script: string, args: string[]): Record<string, number> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, script), ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.signal ?? r.status}): ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+function dropCaches(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'sync && echo 1 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+mkdirSync(CACHE, { recursive: true });
+log('measuring machine limits…');
+const limits = await measureMachineLimits();
+log(`  bandwidth ${limits.bandwidthGBs.toFixed(1)} GB/s, fp32 GEMM ${limits.gemmGflops.toFixed(0)} GFLOP/s`);
+log('full-size random checkpoint…');
+const ckpt = ensureRandomCheckpoint(join(CACHE, 'blip2-opt-2.7b-random'), join(FIXTURES, 'opt'), log);
+const photo = join(PHOTOS, 'chelsea.jpg');
+
+const rows: Record<string, Record<string, number | string | boolean>> = {};
+for (const q of quants) {
+  const out = join(CACHE, `model-${q}`);
+  const statsFile = join(CACHE, `convert-${q}.json`);
+  if (!existsSync(join(out, 'model.json')) || !existsSync(statsFile)) {
+    log(`converting ${q}…`);
+    writeFileSync(statsFile, JSON.stringify(child('convert-child.ts', [ckpt, out, q])));
+  }
+  const conv = JSON.parse(readFileSync(statsFile, 'utf8'));
+  const cold = dropCaches();
+  log(`running ${q} (${cold ? 'cold' : 'page cache not droppable'} start)…`);
+  const first = child('infer-child.ts', [out, photo, join(CACHE, `logits-${q}.bin`)]);
+  log(`running ${q} again (warm start)…`);
+  const warm = child('infer-child.ts', [out, photo, join(CACHE, `logits-${q}.bin`)]);
+
+  const m = await readManifest(out);
+  const o = OPT_27B.opt;
+  const tableBytes = o.vocab * o.hidden * 4;
+  const positionBytes = o.positions * o.hidden * 4;
+  // Bytes of weights one decode step reads: every layer, plus the LM head (the float table when
+  // it is tied and unquantized); the embedding Gather and position lookup read one row each.
+  const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (m.quantization.parts.lmHead ? tableBytes : 0);
+  const boundMs = (perToken / (limits.bandwidthGBs * 1e9)) * 1000;
+  const visionBoundMs = (VISION_GFLOP / limits.gemmGflops) * 1000;
+  rows[q] = {
+    ...conv,
+    loadColdSeconds: first.loadSeconds, loadWarmSeconds: warm.loadSeconds, coldDropped: cold,
+    visionMs: warm.visionMs, qformerMs: warm.qformerMs, prefillMs: warm.prefillMs,
+    decodeMsPerToken: warm.decodeMsPerToken, caption20Seconds: warm.caption20Seconds,
+    captionPeakRssMiB: Math.max(first.peakRssMiB, warm.peakRssMiB),
+    decodeBytesPerTokenGiB: perToken / 2 ** 30, decodeBoundMs: boundMs, decodeFractionOfBound: boundMs / warm.decodeMsPerToken,
+    visionFractionOfGemmBound: visionBoundMs / warm.visionMs,
+  };
+}
+
+const ref = existsSync(join(CACHE, 'logits-fp32.bin')) ? readFileSync(join(CACHE, 'logits-fp32.bin')) : undefined;
+for (const q of quants.filter((x) => x !== 'fp32')) {
+  if (!ref) break;
+  const a = new Float32Array(ref.buffer.slice(ref.byteOffset, ref.byteOffset + ref.byteLength));
+  const bb = readFileSync(join(CACHE, `logits-${q}.bin`));
+  const r = compareLogits(a, new Float32Array(bb.buffer.slice(bb.byteOffset, bb.byteOffset + bb.byteLength)));
+  Object.assign(rows[q], { logitsCosineVsFp32: r.cosine, top1AgreesWithFp32: r.top1Agrees, top5Overlap: r.top5Overlap, logitsMaxAbsDiff: r.maxAbsDiff });
+}
+if (rows.fp32 && rows.int4) {
+  rows.int4.caption20SpeedupVsFp32 = Number(rows.fp32.caption20Seconds) / Number(rows.int4.caption20Seconds);
+}
+
+const keys = [...new Set(Object.values(rows).flatMap((r) => Object.keys(r)))].filter((k) => k !== 'quant');
+const fmt = (v: unknown) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(4)) : String(v ?? ''));
+console.log(`machine: bandwidth ${limits.bandwidthGBs.toFixed(1)} GB/s, fp32 GEMM ${limits.gemmGflops.toFixed(0)} GFLOP/s, vision ≈ ${VISION_GFLOP} GFLOP/image`);
+console.log(['metric'.padEnd(28), ...quants.map((q) => q.padStart(12))].join(''));
+for (const k of keys) console.log([k.padEnd(28), ...quants.map((q) => fmt(rows[q]?.[k]).padStart(12))].join(''));
+const result = { date: new Date().toISOString(), machine: limits, rows };
+writeFileSync(join(CACHE, 'bench-results.json'), JSON.stringify(result, null, 2));
+console.log(`\nJSON: ${join(CACHE, 'bench-results.json')}`);
