@@ -79,6 +79,10 @@ function logSoftmax(x: ArrayLike<number>): number[] {
   return Array.from(x, (v) => v - lse);
 }
 const argmaxOf = (x: ArrayLike<number>) => Array.from(x).reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
+/** Always pass a message: a bare failing assert.ok makes Node re-parse this TS file and can stall for minutes. */
+function assertClose(actual: number | undefined, expected: number, tolerance: number, label = ''): void {
+  assert.ok(actual !== undefined && Math.abs(actual - expected) < tolerance, `${label} ${actual} ≉ ${expected}`);
+}
 
 function referenceGreedy(logitsFor: LogitsFn, eos: number[], maxNew: number): number[] {
   const out: number[] = [];
@@ -157,7 +161,7 @@ test('beam search equals exhaustive search when the beams are wide enough', asyn
       const r = await generate(stepper, { numBeams: c.beams, eosTokenId: 0, maxNewTokens: c.maxNew, lengthPenalty: c.lp, earlyStopping: c.es });
       const ref = bruteForceBest(fn, c.vocab, [0], c.maxNew, c.lp);
       assert.deepEqual(r.tokenIds, ref.tokens, JSON.stringify({ ...c, seed }));
-      assert.ok(Math.abs(r.score! - ref.score) < 1e-4, `${r.score} vs ${ref.score}`);
+      assertClose(r.score, ref.score, 1e-4, `${r.score} vs ${ref.score}`);
       assert.equal(r.endedWithEos, ref.tokens[ref.tokens.length - 1] === 0);
       assert.ok(state.histories.has(r.tokenIds.slice(0, -1).join(',')), 'the result is a history the model saw');
     }
@@ -178,7 +182,7 @@ test('beam search with processors equals exhaustive search with the same process
   });
   const ref = bruteForceBest(fn, 5, [0], 3, 1, process);
   assert.deepEqual(r.tokenIds, ref.tokens);
-  assert.ok(Math.abs(r.score! - ref.score) < 1e-4);
+  assertClose(r.score, ref.score, 1e-4);
 });
 
 test('narrow beams: the reported score is the true normalised log-probability of the returned tokens', async () => {
@@ -191,10 +195,10 @@ test('narrow beams: the reported score is the true normalised log-probability of
     const r = await generate(stepper, { numBeams: beams, eosTokenId: [0, 11], maxNewTokens: 9, lengthPenalty: lp, onToken: (t) => streamed.push(t) });
     let sum = 0;
     r.tokenIds.forEach((t, i) => (sum += logSoftmax(fn(r.tokenIds.slice(0, i)))[t]));
-    assert.ok(Math.abs(r.score! - sum / r.tokenIds.length ** lp) < 1e-4, `seed ${seed}`);
+    assertClose(r.score, sum / r.tokenIds.length ** lp, 1e-4, `seed ${seed}`);
     assert.deepEqual(streamed, r.tokenIds);
-    assert.ok(r.endedWithEos === [0, 11].includes(r.tokenIds[r.tokenIds.length - 1]));
-    assert.ok(r.endedWithEos || r.tokenIds.length === 9);
+    assert.equal(r.endedWithEos, [0, 11].includes(r.tokenIds[r.tokenIds.length - 1]), `seed ${seed}`);
+    assert.ok(r.endedWithEos || r.tokenIds.length === 9, `seed ${seed}: stopped early without eos`);
   }
 });
 
@@ -207,13 +211,13 @@ test('length penalty, hand-checked (eos 0, A 1, B 2; 2 beams, 2 tokens)', async 
   // Finished: [eos] ln .4; [A eos] (ln .35 + ln .9)/2^lp; [B eos] (ln .25 + ln .6)/2^lp.
   const r1 = await run(1);
   assert.deepEqual(r1.tokenIds, [1, 0]);
-  assert.ok(Math.abs(r1.score! - (Math.log(0.35) + Math.log(0.9)) / 2) < 1e-6);
+  assertClose(r1.score, (Math.log(0.35) + Math.log(0.9)) / 2, 1e-6);
   for (const lp of [0, -1]) {
     const r = await run(lp);
     assert.deepEqual(r.tokenIds, [0]);
-    assert.ok(Math.abs(r.score! - Math.log(0.4)) < 1e-6);
+    assertClose(r.score, Math.log(0.4), 1e-6);
   }
-  assert.ok(Math.abs((await run(2)).score! - (Math.log(0.35) + Math.log(0.9)) / 4) < 1e-6);
+  assertClose((await run(2)).score, (Math.log(0.35) + Math.log(0.9)) / 4, 1e-6);
 });
 
 test('early stopping true / false / never, hand-checked (eos 0 and 1, A 2, B 3)', async () => {
@@ -228,10 +232,10 @@ test('early stopping true / false / never, hand-checked (eos 0 and 1, A 2, B 3)'
   assert.deepEqual([t.r.tokenIds, t.nexts], [[0], 0]);
   const f = await run(false); // step 2: worst ln .4 ≥ best running (ln .06 + ln .98) / 2
   assert.deepEqual([f.r.tokenIds, f.nexts], [[0], 1]);
-  assert.ok(Math.abs(f.r.score! - Math.log(0.5)) < 1e-6);
+  assertClose(f.r.score, Math.log(0.5), 1e-6);
   const n = await run('never'); // bound uses max length 10: keeps going, A^10 wins
   assert.deepEqual([n.r.tokenIds, n.nexts, n.r.endedWithEos], [Array(10).fill(2), 9, false]);
-  assert.ok(Math.abs(n.r.score! - (Math.log(0.06) + 9 * Math.log(0.98)) / 10) < 1e-6);
+  assertClose(n.r.score, (Math.log(0.06) + 9 * Math.log(0.98)) / 10, 1e-6);
 });
 
 test('early stopping false stops on equality (worst ≥ bound); hypothesis ties go to the last added', async () => {
@@ -258,12 +262,12 @@ test('an eos ranked ≥ numBeams is dropped; candidates after the beams are full
   const fake = makeFake(fromProbs(probs), 5, { eos: [0, 1], maxRows: 2 });
   const r = await generate(fake.stepper, { numBeams: 2, eosTokenId: [0, 1], maxNewTokens: 2, lengthPenalty: 2, earlyStopping: true });
   assert.deepEqual([r.tokenIds, r.endedWithEos, fake.state.nexts], [[2, 0], true, 1]);
-  assert.ok(Math.abs(r.score! - Math.log(0.28 * 0.9) / 4) < 1e-6);
+  assertClose(r.score, Math.log(0.28 * 0.9) / 4, 1e-6);
   // Step 1: A .5, B .29 fill both beams before eos .17 (rank 2) is looked at. Best: A then B (.5·.33).
   const probs2 = (h: readonly number[]) => (h.length === 0 ? [0.17, 0.5, 0.29, 0.04] : h[0] === 1 ? [0.04, 0.31, 0.33, 0.32] : [0.25, 0.25, 0.25, 0.25]);
   const r2 = await generate(makeFake(fromProbs(probs2), 4, { eos: [0], maxRows: 2 }).stepper, { numBeams: 2, eosTokenId: 0, maxNewTokens: 2, lengthPenalty: 0 });
   assert.deepEqual([r2.tokenIds, r2.endedWithEos], [[1, 2], false]);
-  assert.ok(Math.abs(r2.score! - Math.log(0.5 * 0.33)) < 1e-6);
+  assertClose(r2.score, Math.log(0.5 * 0.33), 1e-6);
 });
 
 test('minNewTokens blocks eos in greedy decoding', async () => {
@@ -320,6 +324,9 @@ test('temperature, top-k and top-p masks on handcrafted scores', () => {
   const p10 = p();
   new TopPLogitsWarper(0.1).process([[]], p10); // everything but the best one
   assert.deepEqual(Array.from(p10).map(Number.isFinite), [true, false, false, false]);
+  const edge = Float32Array.from([Math.LN2, 0, 0]); // probs .5 .25 .25: cumsum .25 ≤ 1 - .75 is removed
+  new TopPLogitsWarper(0.75).process([[]], edge);
+  assert.deepEqual(Array.from(edge).map(Number.isFinite), [true, false, true]);
   const p1 = p();
   new TopPLogitsWarper(1).process([[]], p1);
   assert.deepEqual(Array.from(p1).map(Number.isFinite), [true, true, true, true]);

@@ -9,7 +9,7 @@
 // prompt-to-beams expansion happen inside ONNX Runtime with no cache copies in JavaScript.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, add, attention, layerNorm, linear, mergeHeads, param, splitHeads } from '../onnx/layers.ts';
+import { FLOAT, INT64, type Residual, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
 
 const P = 'language_model.model.decoder.';
@@ -28,16 +28,18 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   // OPT's learned positions are offset by 2 (a fairseq heritage).
   const shifted = g.op('Add', [positions, g.ints([2], [])], { name: '/decoder/embed_positions/offset/Add' });
   const pos = g.op('Gather', [param(ctx, `${P}embed_positions.weight`), shifted], { name: '/decoder/embed_positions/Gather', attrs: { axis: 0 } });
-  let x = add(ctx, embeds, pos, '/decoder/embed_positions');
+  let state: Residual = { x: embeds, delta: pos };
 
   for (let i = 0; i < s.layers; i++) {
     const pastK = g.input(`past_key_values.${i}.key`, FLOAT, ['past_batch', s.heads, 'past', s.headDim]);
     const pastV = g.input(`past_key_values.${i}.value`, FLOAT, ['past_batch', s.heads, 'past', s.headDim]);
-    x = optLayer(ctx, s, x, { pastK, pastV, cacheIndex, bias, i });
+    state = optLayer(ctx, s, state, { pastK, pastV, cacheIndex, bias, i });
   }
 
-  const last = g.op('Gather', [x, g.ints([-1], [])], { name: '/decoder/last_position/Gather', attrs: { axis: 1 } });
-  const normed = layerNorm(ctx, last, `${P}final_layer_norm`, s.eps, '/decoder/final_layer_norm');
+  // Only the last position's logits are needed: take it before the final norm and the head.
+  const lastOf = (v: string, what: string) => g.op('Gather', [v, g.ints([-1], [])], { name: `/decoder/last_position/${what}/Gather`, attrs: { axis: 1 } });
+  const last: Residual = { x: lastOf(state.x, 'x'), delta: state.delta && lastOf(state.delta, 'delta') };
+  const normed = normResidual(ctx, last, `${P}final_layer_norm`, s.eps, '/decoder/final_layer_norm').normed;
   // lm_head is tied to embed_tokens: logits = h · Eᵀ, sharing the float table with the Gather,
   // or a quantized copy of E (the Gather keeps reading single float rows).
   const logits = ctx.headQuant
@@ -49,29 +51,26 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
 interface LayerIO { pastK: string; pastV: string; cacheIndex: string; bias: string; i: number }
 
 /** Pre-LN block: h = x + out_proj(attn(LN(x)));  y = h + fc2(relu(fc1(LN(h)))) */
-function optLayer(ctx: Ctx, s: LanguageSpec, x: string, io: LayerIO): string {
+function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Residual {
   const { g } = ctx;
   const p = `${P}layers.${io.i}.`;
   const n = `/decoder/layers.${io.i}`;
-  const ln = layerNorm(ctx, x, `${p}self_attn_layer_norm`, s.eps, `${n}/self_attn_layer_norm`);
-  // HF scales q after its projection (bias included), before q·kᵀ.
-  const qs = g.op('Mul', [linear(ctx, ln, `${p}self_attn.q_proj`, `${n}/attn/q_proj`), g.floats([s.headDim ** -0.5], [])], { name: `${n}/attn/q_scale/Mul` });
-  const q = splitHeads(ctx, qs, s.heads, s.headDim, `${n}/attn/q/split`);
-  const kNew = splitHeads(ctx, linear(ctx, ln, `${p}self_attn.k_proj`, `${n}/attn/k_proj`), s.heads, s.headDim, `${n}/attn/k/split`);
-  const vNew = splitHeads(ctx, linear(ctx, ln, `${p}self_attn.v_proj`, `${n}/attn/v_proj`), s.heads, s.headDim, `${n}/attn/v/split`);
-  const k = withPast(ctx, io.pastK, kNew, io.cacheIndex, `${n}/attn/k_cache`);
-  const v = withPast(ctx, io.pastV, vNew, io.cacheIndex, `${n}/attn/v_cache`);
-  g.bindOutput(k, `present.${io.i}.key`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
-  g.bindOutput(v, `present.${io.i}.value`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
-  const a = attention(ctx, q, k, v, { scale: 1, bias: io.bias, name: `${n}/attn` });
-  const out = linear(ctx, mergeHeads(ctx, a, s.hidden, `${n}/attn/merge`), `${p}self_attn.out_proj`, `${n}/attn/out_proj`);
-  const h = add(ctx, x, out, `${n}/attn/residual`);
-  const ln2 = layerNorm(ctx, h, `${p}final_layer_norm`, s.eps, `${n}/final_layer_norm`);
+  const { normed: ln, sum: x } = normResidual(ctx, prev, `${p}self_attn_layer_norm`, s.eps, `${n}/self_attn_layer_norm`);
+  // HF scales q (bias included) before q·kᵀ; the same product comes from the kernel's scale.
+  const qs = linear(ctx, ln, `${p}self_attn.q_proj`, `${n}/attn/q_proj`);
+  const k = linear(ctx, ln, `${p}self_attn.k_proj`, `${n}/attn/k_proj`);
+  const v = linear(ctx, ln, `${p}self_attn.v_proj`, `${n}/attn/v_proj`);
+  const past = { key: pick(ctx, io.pastK, io.cacheIndex, `${n}/attn/k_cache`), value: pick(ctx, io.pastV, io.cacheIndex, `${n}/attn/v_cache`) };
+  const a = multiHeadAttention(ctx, qs, k, v, { heads: s.heads, scale: s.headDim ** -0.5, bias: io.bias, past, name: `${n}/attn` });
+  g.bindOutput(a.presentKey!, `present.${io.i}.key`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
+  g.bindOutput(a.presentValue!, `present.${io.i}.value`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
+  const out = linear(ctx, a.out, `${p}self_attn.out_proj`, `${n}/attn/out_proj`);
+  const { normed: ln2, sum: h } = skipLayerNorm(ctx, x, out, `${p}final_layer_norm`, s.eps, `${n}/final_layer_norm`);
   const fc1 = g.op('Relu', [linear(ctx, ln2, `${p}fc1`, `${n}/fc1`)], { name: `${n}/act/Relu` });
-  return add(ctx, h, linear(ctx, fc1, `${p}fc2`, `${n}/fc2`), `${n}/ffn/residual`);
+  return { x: h, delta: linear(ctx, fc1, `${p}fc2`, `${n}/fc2`) };
 }
 
-function withPast(ctx: Ctx, past: string, fresh: string, cacheIndex: string, name: string): string {
-  const picked = ctx.g.op('Gather', [past, cacheIndex], { name: `${name}/Gather`, attrs: { axis: 0 } });
-  return ctx.g.op('Concat', [picked, fresh], { name: `${name}/Concat`, attrs: { axis: 2 } });
+/** The cache rows this step continues (beam reordering / prompt expansion), inside ONNX Runtime. */
+function pick(ctx: Ctx, past: string, cacheIndex: string, name: string): string {
+  return ctx.g.op('Gather', [past, cacheIndex], { name: `${name}/Gather`, attrs: { axis: 0 } });
 }

@@ -2,7 +2,7 @@
 //   image_embeds [B,Nv,Dv] → query_output [B,Q,Dq] → language_projection [B,Q,Dlm]
 // BERT-style post-LN layers; cross-attention to the image in the layers the checkpoint has it.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, add, attention, expandToBatch, gelu, layerNorm, linear, mergeHeads, param, splitHeads } from '../onnx/layers.ts';
+import { FLOAT, expandToBatch, gelu, layerNorm, linear, multiHeadAttention, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { QFormerSpec, VisionSpec } from './spec.ts';
 
 const P = 'qformer.';
@@ -20,19 +20,19 @@ export function buildQFormer(ctx: Ctx, q: QFormerSpec, v: VisionSpec, lmHidden: 
 
 /** BERT attention block: LN(dense(attn(Q from x, K/V from kv)) + x). */
 export function bertAttention(ctx: Ctx, q: QFormerSpec, x: string, kv: string, prefix: string, name: string, bias?: string): string {
-  const qh = splitHeads(ctx, linear(ctx, x, `${prefix}attention.query`, `${name}/query`), q.heads, q.headDim, `${name}/query/split`);
-  const kh = splitHeads(ctx, linear(ctx, kv, `${prefix}attention.key`, `${name}/key`), q.heads, q.headDim, `${name}/key/split`);
-  const vh = splitHeads(ctx, linear(ctx, kv, `${prefix}attention.value`, `${name}/value`), q.heads, q.headDim, `${name}/value/split`);
-  const a = attention(ctx, qh, kh, vh, { scale: q.headDim ** -0.5, bias, name });
-  const dense = linear(ctx, mergeHeads(ctx, a, q.hidden, `${name}/merge`), `${prefix}output.dense`, `${name}/output/dense`);
-  return layerNorm(ctx, add(ctx, dense, x, `${name}/output/residual`), `${prefix}output.LayerNorm`, q.eps, `${name}/output/LayerNorm`);
+  const q3 = linear(ctx, x, `${prefix}attention.query`, `${name}/query`);
+  const k3 = linear(ctx, kv, `${prefix}attention.key`, `${name}/key`);
+  const v3 = linear(ctx, kv, `${prefix}attention.value`, `${name}/value`);
+  const merged = multiHeadAttention(ctx, q3, k3, v3, { heads: q.heads, scale: q.headDim ** -0.5, bias, name }).out;
+  const dense = linear(ctx, merged, `${prefix}output.dense`, `${name}/output/dense`);
+  return skipLayerNorm(ctx, dense, x, `${prefix}output.LayerNorm`, q.eps, `${name}/output/LayerNorm`).normed;
 }
 
 /** BERT feed-forward: LN(out(gelu(inter(x))) + x); `kind` is '_query' for query positions, '' for text. */
 export function bertFeedForward(ctx: Ctx, q: QFormerSpec, x: string, layer: string, kind: '_query' | '', name: string): string {
   const inter = gelu(ctx, linear(ctx, x, `${layer}intermediate${kind}.dense`, `${name}/intermediate`), `${name}/act`);
   const out = linear(ctx, inter, `${layer}output${kind}.dense`, `${name}/output/dense`);
-  return layerNorm(ctx, add(ctx, out, x, `${name}/output/residual`), `${layer}output${kind}.LayerNorm`, q.eps, `${name}/output/LayerNorm`);
+  return skipLayerNorm(ctx, out, x, `${layer}output${kind}.LayerNorm`, q.eps, `${name}/output/LayerNorm`).normed;
 }
 
 function qformerQueryLayer(ctx: Ctx, q: QFormerSpec, x: string, image: string, i: number): string {

@@ -2,7 +2,7 @@
 //   pixel_values [B,3,S,S] → vision_embeddings [B,1+N,Dv] (before the encoder, for parity checks)
 //                          → image_embeds [B,1+N,Dv] (after post_layernorm, the Q-Former's input)
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, add, attention, expandToBatch, gelu, layerNorm, linear, mergeHeads, param } from '../onnx/layers.ts';
+import { FLOAT, type Residual, add, expandToBatch, gelu, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { VisionSpec } from './spec.ts';
 
 const P = 'vision_model.';
@@ -23,33 +23,28 @@ export function buildVision(ctx: Ctx, s: VisionSpec): void {
   const emb = add(ctx, seq, param(ctx, `${P}embeddings.position_embedding`), '/vision/embeddings/position');
   g.bindOutput(emb, 'vision_embeddings', FLOAT, ['batch', s.tokens, s.hidden]);
 
-  let x = emb;
-  for (let i = 0; i < s.layers; i++) x = visionLayer(ctx, s, x, i);
-  const out = layerNorm(ctx, x, `${P}post_layernorm`, s.eps, '/vision/post_layernorm');
+  // Each block ends with a pending residual (x + delta) that the next LayerNorm adds, fused.
+  let state: Residual = { x: emb };
+  for (let i = 0; i < s.layers; i++) state = visionLayer(ctx, s, state, i);
+  const out = normResidual(ctx, state, `${P}post_layernorm`, s.eps, '/vision/post_layernorm').normed;
   g.bindOutput(out, 'image_embeds', FLOAT, ['batch', s.tokens, s.hidden]);
 }
 
 /**
  * Pre-LN ViT block:  h = x + proj(attn(LN1(x)));  out = h + fc2(gelu(fc1(LN2(h))))
- * The fused qkv projection [3·Dv] is split after one MatMul: Reshape [B,S,3,h,d] → Transpose → Gather q|k|v.
+ * The fused qkv projection [3·Dv] is one MatMul, split into q|k|v for the fused attention kernel.
  */
-function visionLayer(ctx: Ctx, s: VisionSpec, x: string, i: number): string {
+function visionLayer(ctx: Ctx, s: VisionSpec, prev: Residual, i: number): Residual {
   const { g } = ctx;
   const p = `${P}encoder.layers.${i}.`;
   const n = `/vision/layers.${i}`;
-  const ln1 = layerNorm(ctx, x, `${p}layer_norm1`, s.eps, `${n}/layer_norm1`);
+  const { normed: ln1, sum: x } = normResidual(ctx, prev, `${p}layer_norm1`, s.eps, `${n}/layer_norm1`);
   const qkv = linear(ctx, ln1, `${p}self_attn.qkv`, `${n}/attn/qkv`);
-  const r = g.op('Reshape', [qkv, g.ints([0, 0, 3, s.heads, s.headDim])], { name: `${n}/attn/qkv/Reshape` });
-  const t = g.op('Transpose', [r], { name: `${n}/attn/qkv/Transpose`, attrs: { perm: [2, 0, 3, 1, 4] } });
-  const [q, k, v] = [0, 1, 2].map((j) =>
-    g.op('Gather', [t, g.ints([j], [])], { name: `${n}/attn/${'qkv'[j]}/Gather`, attrs: { axis: 0 } }),
-  );
-  const ctxv = attention(ctx, q, k, v, { scale: s.headDim ** -0.5, name: `${n}/attn` });
-  const merged = mergeHeads(ctx, ctxv, s.hidden, `${n}/attn/merge`);
+  const [q, k, v] = g.node('Split', [qkv, g.ints([s.hidden, s.hidden, s.hidden])], { name: `${n}/attn/qkv/Split`, attrs: { axis: -1 } }, 3);
+  const merged = multiHeadAttention(ctx, q, k, v, { heads: s.heads, scale: s.headDim ** -0.5, name: `${n}/attn` }).out;
   const proj = linear(ctx, merged, `${p}self_attn.projection`, `${n}/attn/projection`);
-  const h = add(ctx, x, proj, `${n}/attn/residual`);
-  const ln2 = layerNorm(ctx, h, `${p}layer_norm2`, s.eps, `${n}/layer_norm2`);
+  const { normed: ln2, sum: h } = skipLayerNorm(ctx, x, proj, `${p}layer_norm2`, s.eps, `${n}/layer_norm2`);
   const fc1 = linear(ctx, ln2, `${p}mlp.fc1`, `${n}/mlp/fc1`);
   const fc2 = linear(ctx, gelu(ctx, fc1, `${n}/mlp/act`), `${p}mlp.fc2`, `${n}/mlp/fc2`);
-  return add(ctx, h, fc2, `${n}/mlp/residual`);
+  return { x: h, delta: fc2 };
 }

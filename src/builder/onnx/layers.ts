@@ -141,3 +141,56 @@ export function expandToBatch(ctx: Ctx, paramName: string, like: string, rest: n
 
 export const FLOAT = DT.FLOAT;
 export const INT64 = DT.INT64;
+
+export interface MhaOptions {
+  heads: number;
+  /** Score scale; ONNX Runtime's default is 1/sqrt(head_dim). */
+  scale?: number;
+  /** Additive bias [B or 1, 1, Sq, Skv] (masks). */
+  bias?: string;
+  /** KV cache [B, heads, past, head_dim]; with it the node also outputs present key/value. */
+  past?: { key: string; value: string };
+  name: string;
+}
+
+/**
+ * Fused attention, ONNX Runtime's com.microsoft::MultiHeadAttention (one CPU kernel for
+ * split heads, q·kᵀ, scale, bias, softmax, ·v and merge; with a cache it also appends to it):
+ *   q,k,v [B,S,h·d] ─ MultiHeadAttention ─▶ [B,Sq,h·d]  (+ present_key/value [B,h,past+S,d])
+ */
+export function multiHeadAttention(ctx: Ctx, q: string, k: string, v: string, o: MhaOptions): { out: string; presentKey?: string; presentValue?: string } {
+  const inputs = [q, k, v, '', '', o.bias ?? '', o.past?.key ?? '', o.past?.value ?? ''];
+  while (inputs[inputs.length - 1] === '') inputs.pop();
+  const attrs: Record<string, number | { float: number }> = { num_heads: o.heads };
+  if (o.scale !== undefined) attrs.scale = { float: o.scale };
+  const outs = ctx.g.node('MultiHeadAttention', inputs, { name: `${o.name}/MultiHeadAttention`, domain: 'com.microsoft', attrs }, o.past ? 3 : 1);
+  return { out: outs[0], presentKey: outs[1], presentValue: outs[2] };
+}
+
+/**
+ * Residual add fused with the LayerNorm that follows it (com.microsoft::SkipLayerNormalization):
+ *   x ─┐
+ *      Add ─ LayerNorm ─▶ normed      (and the sum x + skip, output 3, for the next residual)
+ *   skip ┘
+ */
+export function skipLayerNorm(ctx: Ctx, x: string, skip: string, prefix: string, eps: number, name: string): { normed: string; sum: string } {
+  const outs = ctx.g.node(
+    'SkipLayerNormalization',
+    [x, skip, param(ctx, `${prefix}.weight`), param(ctx, `${prefix}.bias`)],
+    { name: `${name}/SkipLayerNormalization`, domain: 'com.microsoft', attrs: { epsilon: { float: eps } } },
+    4,
+  );
+  return { normed: outs[0], sum: outs[3] };
+}
+
+/** A residual stream value, possibly with a pending addition the next norm will fuse. */
+export interface Residual {
+  x: string;
+  delta?: string;
+}
+
+/** LayerNorm of x (+ delta, fused when pending); returns the normed value and the summed stream. */
+export function normResidual(ctx: Ctx, r: Residual, prefix: string, eps: number, name: string): { normed: string; sum: string } {
+  if (!r.delta) return { normed: layerNorm(ctx, r.x, prefix, eps, name), sum: r.x };
+  return skipLayerNorm(ctx, r.x, r.delta, prefix, eps, name);
+}
