@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { AppError } from '../shared/errors.ts';
 import type { GenerateOptions } from '../runtime/blip2/model.ts';
+import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 
 export function addGenerationFlags(cmd: Command): Command {
   return cmd
@@ -16,13 +17,18 @@ export function addGenerationFlags(cmd: Command): Command {
     .option('--top-k <n>', 'sample among the K most likely tokens')
     .option('--top-p <x>', 'sample within this cumulative probability')
     .option('--seed <n>', 'seed for sampling (same seed, same text)')
-    .option('--threads <n>', 'CPU threads for inference (default: all cores)');
+    .option('--threads <n>', 'CPU threads for inference (default: all cores)')
+    .option('--ep <provider>', 'execution provider: cpu, cuda, dml, coreml, webgpu (falls back to CPU when unavailable)', 'cpu');
 }
 
 export interface GenerationFlags {
   numBeams?: string; maxNewTokens?: string; minNewTokens?: string; repetitionPenalty?: string;
   lengthPenalty?: string; noRepeatNgram?: string; sample?: boolean; temperature?: string;
-  topK?: string; topP?: string; seed?: string; threads?: string;
+  topK?: string; topP?: string; seed?: string; threads?: string; ep?: string;
+}
+
+export function sessionSettings(f: GenerationFlags): SessionSettings {
+  return { threads: intFlag(f.threads, '--threads', 0), executionProvider: (f.ep ?? 'cpu') as ExecutionProvider };
 }
 
 export function intFlag(value: string | undefined, flag: string, min = 0): number | undefined {

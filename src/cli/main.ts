@@ -4,7 +4,7 @@ import { AppError, toErrorData } from '../shared/errors.ts';
 import { convertCheckpoint } from '../builder/convert.ts';
 import type { Quantization } from '../builder/quant-plan.ts';
 import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
-import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds } from './generation-flags.ts';
+import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds, sessionSettings } from './generation-flags.ts';
 import { Progress } from './progress.ts';
 
 interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     if (o.prompt !== undefined && o.promptIds !== undefined) throw new AppError('invalid_argument', 'use either --prompt or --prompt-ids, not both');
     const gen = generationOptions(o);
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds, '--prompt-ids') : undefined;
-    const model = await Blip2Model.load(o.model, { threads: intFlag(o.threads, '--threads', 0) });
+    const model = await Blip2Model.load(o.model, sessionSettings(o));
     const ids = promptIds ?? model.promptIds(o.prompt);
     exitCode = await forEachImage(images, o.json, (image) => model.encodeImage(image).then((enc) => model.generate(enc, ids, gen)));
     await model.dispose();
@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--json', 'print a JSON object'),
   ).action(async (image: string, question: string, o: ModelFlags) => {
     const gen: GenerateOptions = generationOptions(o);
-    const model = await Blip2Model.load(o.model, { threads: intFlag(o.threads, '--threads', 0) });
+    const model = await Blip2Model.load(o.model, sessionSettings(o));
     exitCode = await forEachImage([image], o.json, (img) => model.encodeImage(img).then((enc) => model.ask(enc, question, gen)));
     await model.dispose();
   });
