@@ -2,8 +2,8 @@
 // Everything is written into a temporary sibling folder that is renamed into place only when
 // complete, so an interrupted or failed conversion never leaves a folder that looks valid.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, rmSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AppError } from '../shared/errors.ts';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifest } from '../shared/model-manifest.ts';
@@ -44,7 +44,13 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
   const { family, architecture } = resolveFamily(cfg, configPath);
 
   const ckpt = await Checkpoint.open(checkpointDir);
+  await removeStalePartials(out);
   const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now()}`);
+  const onSignal = () => {
+    rmSync(tmp, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const src = tensorSource(ckpt);
     const spec = family.spec(src, cfg, configPath);
@@ -122,7 +128,28 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
     await rm(tmp, { recursive: true, force: true });
     throw err;
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await ckpt.close();
+  }
+}
+
+/** Temp folders of conversions that were killed (their process is gone) are removed. */
+async function removeStalePartials(out: string): Promise<void> {
+  const prefix = `.${basename(out)}.partial-`;
+  const entries = await readdir(dirname(out)).catch(() => [] as string[]);
+  for (const name of entries) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (pid && pid !== process.pid && !isAlive(pid)) await rm(join(dirname(out), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

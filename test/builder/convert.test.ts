@@ -104,3 +104,22 @@ describe('convert', () => {
     await assert.rejects(convertCheckpoint(join(dir, 'nowhere'), join(dir, 'out-nowhere')), (e: any) => /config\.json/.test(e.message));
   });
 });
+
+describe('interrupted conversions', () => {
+  it('a conversion killed midway leaves no model folder, and its temp folder is cleaned by the next run', async () => {
+    const { spawn } = await import('node:child_process');
+    const { REPO_ROOT } = await import('../helpers/fixtures.ts');
+    const out = join(dir, 'killed');
+    const stale = join(dir, '.killed.partial-999999-1');
+    await cp(fixturePath('opt/config.json'), join(stale, 'config.json'));
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/photo-assistant.mjs'), 'convert', fixturePath('opt'), out], { stdio: 'pipe' });
+    // Kill it as soon as it starts writing graphs.
+    await new Promise<void>((resolve) => child.stderr.on('data', (d) => { if (/building/.test(String(d))) { child.kill('SIGKILL'); resolve(); } }));
+    await new Promise((r) => child.on('close', r));
+    assert.ok(!existsSync(join(out, 'model.json')), 'no manifest after a kill');
+    await convertCheckpoint(fixturePath('opt'), out);
+    const left = (await readdir(dir)).filter((f) => f.startsWith('.killed.partial-'));
+    assert.deepEqual(left, [], 'stale partial folders removed');
+    assert.ok(existsSync(join(out, 'model.json')));
+  });
+});
