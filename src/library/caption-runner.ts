@@ -1,0 +1,69 @@
+// Works the caption queue through the inference worker: claim a job, caption the photo in the
+// worker process, commit the caption and finish the job in one transaction, then write XMP.
+// A crashed worker fails the attempt (the host restarts it); cancellation gives the job back.
+import { basename } from 'node:path';
+import { errorCode, toErrorData, type ErrorData } from '../shared/errors.ts';
+import type { InferenceHost } from '../jobs/inference-host.ts';
+import type { CaptionOptions, ModelInfo } from '../jobs/protocol.ts';
+import type { Library } from './library.ts';
+import type { MetadataSync } from './metadata-sync.ts';
+
+export interface RunnerProgress {
+  done: number;
+  failed: number;
+  pending: number;
+  last?: { path: string; text?: string; error?: ErrorData };
+}
+
+export interface CaptionRunnerOptions {
+  host: InferenceHost;
+  model: ModelInfo;
+  metadata: MetadataSync;
+  captionOptions?: CaptionOptions;
+  onProgress?: (p: RunnerProgress) => void;
+}
+
+export class CaptionRunner {
+  private readonly workerId = `pid-${process.pid}`;
+  private done = 0;
+  private failed = 0;
+
+  constructor(private readonly lib: Library, private readonly o: CaptionRunnerOptions) {}
+
+  /** Processes jobs until the queue is empty or `signal` aborts. */
+  async drain(signal?: AbortSignal): Promise<void> {
+    const { queue, catalog } = this.lib;
+    const modelId = `${basename(this.o.model.dir)}:${this.o.model.weights}`;
+    while (!signal?.aborted) {
+      const job = queue.claimNext(this.workerId, { kind: 'caption' });
+      if (!job) return;
+      try {
+        const r = await this.o.host.caption(job.path, this.o.captionOptions ?? {}, { signal });
+        const applied = queue.complete(job.id, () => {
+          catalog.addAiCaption(job.photoId, {
+            text: r.text, modelId, prompt: this.o.captionOptions?.prompt ?? null,
+            settings: { ...this.o.captionOptions, tokenIds: r.tokenIds },
+          });
+        }, { worker: this.workerId });
+        if (applied) {
+          this.done++;
+          await this.o.metadata.write(job.photoId);
+        }
+        this.report({ path: job.path, text: r.text });
+      } catch (e) {
+        if (errorCode(e) === 'cancelled' || signal?.aborted) {
+          queue.release(job.id, { worker: this.workerId });
+          return;
+        }
+        const err = toErrorData(e);
+        const state = queue.fail(job.id, err, { worker: this.workerId });
+        if (state === 'failed') this.failed++;
+        this.report({ path: job.path, error: err });
+      }
+    }
+  }
+
+  private report(last: RunnerProgress['last']): void {
+    this.o.onProgress?.({ done: this.done, failed: this.failed, pending: this.lib.queue.pendingCount(), last });
+  }
+}

@@ -1,0 +1,56 @@
+// Writes a photo's current caption and accepted tags to XMP sidecars (merged, atomic) next to
+// each present copy. Originals are never modified. Idempotent, so a run killed between the
+// catalog commit and the sidecar write is repaired by `syncAll` on the next start.
+import { toErrorData, type ErrorData } from '../shared/errors.ts';
+import type { Catalog } from './catalog/catalog.ts';
+import { readSidecar, sidecarPath, writeSidecar, type SidecarNaming } from './xmp/index.ts';
+import { existsSync } from 'node:fs';
+
+export type XmpMode = 'off' | 'sidecar';
+
+export interface MetadataSettings {
+  xmp: XmpMode;
+  sidecarNaming: SidecarNaming;
+}
+
+export class MetadataSync {
+  constructor(private readonly catalog: Catalog, private readonly settings: MetadataSettings, private readonly onProblem: (e: ErrorData) => void = () => {}) {}
+
+  /** Writes one photo's sidecars; returns how many were written. */
+  async write(photoId: number): Promise<number> {
+    if (this.settings.xmp === 'off') return 0;
+    const caption = this.catalog.currentCaption(photoId);
+    const subjects = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted').map((t) => t.label);
+    let written = 0;
+    for (const path of this.catalog.photoPaths(photoId)) {
+      if (!existsSync(path)) continue;
+      const sidecar = sidecarPath(path, this.settings.sidecarNaming);
+      try {
+        if (await this.upToDate(sidecar, caption?.text, subjects)) continue;
+        await writeSidecar(sidecar, { description: caption?.text ?? undefined, subjects });
+        written++;
+      } catch (e) {
+        this.onProblem(toErrorData(e));
+      }
+    }
+    return written;
+  }
+
+  /** Brings every captioned photo's sidecars up to date (after a crash or a setting change). */
+  async syncAll(): Promise<number> {
+    if (this.settings.xmp === 'off') return 0;
+    let written = 0;
+    for (let offset = 0; ; offset += 500) {
+      const page = this.catalog.listPhotos({ limit: 500, offset, state: 'active' });
+      if (!page.length) break;
+      for (const p of page) if (this.catalog.currentCaption(p.id)) written += await this.write(p.id);
+    }
+    return written;
+  }
+
+  private async upToDate(sidecar: string, description: string | undefined, subjects: string[]): Promise<boolean> {
+    if (!existsSync(sidecar)) return false;
+    const cur = await readSidecar(sidecar);
+    return (cur.description ?? undefined) === description && subjects.every((s) => cur.subjects.includes(s));
+  }
+}
