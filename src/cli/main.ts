@@ -6,6 +6,7 @@ import type { Quantization } from '../builder/quant-plan.ts';
 import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
 import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds, sessionSettings } from './generation-flags.ts';
 import { Progress } from './progress.ts';
+import { addLibraryCommands } from './library-commands.ts';
 
 interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
 
@@ -73,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = await forEachImage([image], o.json, (img) => model.encodeImage(img).then((enc) => model.ask(enc, question, gen)));
     await model.dispose();
   });
+
+  addLibraryCommands(program);
 
   try {
     await program.parseAsync(argv);

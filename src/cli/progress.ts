@@ -5,10 +5,10 @@ import { SingleBar, Presets } from 'cli-progress';
 export class Progress {
   private readonly bar?: SingleBar;
 
-  constructor(total: number) {
+  constructor(total: number, unit = 'images') {
     if (!process.stderr.isTTY) return;
-    this.bar = new SingleBar({ stream: process.stderr, format: '{bar} {value}/{total} images | {eta_formatted} left', etaBuffer: 20 }, Presets.shades_classic);
-    this.bar.start(total, 0);
+    this.bar = new SingleBar({ stream: process.stderr, format: `{bar} {value}/{total} ${unit} | {rate}/min | {eta_formatted} left`, etaBuffer: 20 }, Presets.shades_classic);
+    this.bar.start(total, 0, { rate: '-' });
   }
 
   log(line: string, error = false): void {
@@ -17,8 +17,13 @@ export class Progress {
     (error ? process.stderr : process.stdout).write(`${line}\n`);
   }
 
+  private readonly started = Date.now();
+
   tick(): void {
-    this.bar?.increment();
+    if (!this.bar) return;
+    const done = this.bar.getProgress() * this.bar.getTotal() + 1;
+    const rate = (done / ((Date.now() - this.started) / 60000)).toFixed(1);
+    this.bar.increment(1, { rate });
   }
 
   stop(): void {

@@ -56,7 +56,8 @@ export class CaptionRunner {
           return;
         }
         const err = toErrorData(e);
-        const state = queue.fail(job.id, err, { worker: this.workerId });
+        // An unreadable photo stays unreadable: retrying only helps after a crash or a transient error.
+        const state = queue.fail(job.id, err, { worker: this.workerId, retry: err.code !== 'photo_unreadable' });
         if (state === 'failed') this.failed++;
         this.report({ path: job.path, error: err });
       }

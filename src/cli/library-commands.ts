@@ -1,0 +1,129 @@
+// `index`, `export` and `status`: the photo library from the command line.
+import type { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { AppError, type ErrorData } from '../shared/errors.ts';
+import { InferenceHost } from '../jobs/inference-host.ts';
+import { CaptionRunner } from '../library/caption-runner.ts';
+import { exportCatalog } from '../library/catalog/export.ts';
+import { stats } from '../library/catalog/stats.ts';
+import { Library } from '../library/library.ts';
+import { MetadataSync, type XmpMode } from '../library/metadata-sync.ts';
+import type { SidecarNaming } from '../library/xmp/index.ts';
+import { writeTxtCaptions } from '../library/txt-captions.ts';
+import { type GenerationFlags, addGenerationFlags, generationOptions, sessionSettings } from './generation-flags.ts';
+import { Progress } from './progress.ts';
+
+interface IndexFlags extends GenerationFlags {
+  db: string; model: string; watch?: boolean; xmp: string; sidecarName: string; prompt?: string;
+}
+
+const say = (s: string) => process.stderr.write(`${s}\n`);
+const problem = (e: ErrorData) => say(`photo-assistant: ${e.message}`);
+
+export function addLibraryCommands(program: Command): void {
+  addGenerationFlags(
+    program
+      .command('index')
+      .description('catalog the photos in folders and caption them (resumable; Ctrl-C to stop)')
+      .argument('<folder...>')
+      .requiredOption('--db <catalog.db>', 'catalog file (created if missing)')
+      .requiredOption('--model <dir>', 'converted captioning model folder')
+      .option('--watch', 'keep watching the folders after the first pass')
+      .option('--xmp <mode>', 'write captions to XMP sidecars: off | sidecar', 'sidecar')
+      .option('--sidecar-name <naming>', 'ext (photo.jpg.xmp: digiKam, darktable, Immich) | base (photo.xmp: Lightroom)', 'ext')
+      .option('--prompt <text>', 'caption prompt, e.g. "a photo of"'),
+  ).action(async (folders: string[], o: IndexFlags) => {
+    if (!['off', 'sidecar'].includes(o.xmp)) throw new AppError('invalid_argument', `--xmp must be off or sidecar, got "${o.xmp}"`);
+    if (!['ext', 'base'].includes(o.sidecarName)) throw new AppError('invalid_argument', `--sidecar-name must be ext or base, got "${o.sidecarName}"`);
+    const captionOptions = { ...generationOptions(o), ...(o.prompt ? { prompt: o.prompt } : {}) };
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+
+    const lib = Library.open(o.db, { problem, log: say });
+    const host = new InferenceHost();
+    try {
+      for (const f of folders) lib.addFolder(f);
+      const scan = await lib.scanAll(abort.signal);
+      say(`scanned ${scan.seen} photo file(s): ${scan.added} new, ${scan.moved} moved, ${scan.missing} missing, ${scan.problems} problem(s)`);
+      const metadata = new MetadataSync(lib.catalog, { xmp: o.xmp as XmpMode, sidecarNaming: o.sidecarName as SidecarNaming }, problem);
+      await metadata.syncAll();
+      host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));
+      await host.start();
+      const model = await host.load(o.model, sessionSettings(o));
+      const total = lib.queue.pendingCount();
+      const progress = total > 0 ? new Progress(total, 'photos') : undefined;
+      const runner = new CaptionRunner(lib, {
+        host, model, metadata, captionOptions,
+        onProgress: (p) => {
+          if (p.last?.error) progress?.log(`failed: ${p.last.error.message}`, true);
+          progress?.tick();
+        },
+      });
+      await runner.drain(abort.signal);
+      progress?.stop();
+      if (o.watch && !abort.signal.aborted) {
+        say('watching for changes (Ctrl-C to stop)…');
+        let running = Promise.resolve();
+        const watcher = lib.watch({}, () => { running = running.then(() => runner.drain(abort.signal)); });
+        await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+        await watcher.close();
+        await running;
+      }
+      const s = stats(lib.catalog);
+      say(`${s.captioned} of ${s.photos.active} photo(s) captioned; ${s.jobs.failed} failed${abort.signal.aborted ? '; interrupted, run again to resume' : ''}`);
+    } finally {
+      process.off('SIGINT', stop).off('SIGTERM', stop);
+      await host.shutdown().catch(() => {});
+      lib.close();
+    }
+    if (abort.signal.aborted) process.exitCode = 130;
+  });
+
+  program
+    .command('export')
+    .description('export the catalog: json | csv, or txt caption files next to the images (dataset mode)')
+    .requiredOption('--db <catalog.db>', 'catalog file')
+    .requiredOption('--format <format>', 'json | csv | txt')
+    .option('--out <path>', 'write to this file instead of standard output (json, csv)')
+    .action(async (o: { db: string; format: string; out?: string }) => {
+      const lib = Library.open(o.db, { problem, log: say });
+      try {
+        if (o.format === 'txt') {
+          const n = await writeTxtCaptions(lib.catalog, problem);
+          say(`wrote ${n} caption file(s)`);
+          return;
+        }
+        if (o.format !== 'json' && o.format !== 'csv') throw new AppError('invalid_argument', `--format must be json, csv or txt, got "${o.format}"`);
+        const text = exportCatalog(lib.catalog, o.format);
+        if (o.out) await writeFile(o.out, text);
+        else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      } finally {
+        lib.close();
+      }
+    });
+
+  program
+    .command('status')
+    .description('what the catalog holds: photos, folders, captions, queue, failures')
+    .requiredOption('--db <catalog.db>', 'catalog file')
+    .option('--json', 'machine-readable')
+    .action((o: { db: string; json?: boolean }) => {
+      const lib = Library.open(o.db, { problem, log: say });
+      try {
+        const s = stats(lib.catalog);
+        if (o.json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
+        const out = [
+          `catalog: ${s.file}`,
+          `photos: ${s.photos.active} (${s.photos.missing} missing); files present ${s.files.present}, missing ${s.files.missing}, offline ${s.files.offline}`,
+          `captioned: ${s.captioned} (${s.userCaptioned} by you)`,
+          `queue: ${s.jobs.pending} pending, ${s.jobs.running} running, ${s.jobs.done} done, ${s.jobs.failed} failed`,
+          ...s.folders.map((f) => `folder ${f.path}: ${f.status}, ${f.files.present} present, ${f.files.missing} missing, ${f.files.offline} offline`),
+          ...s.failedJobs.map((j) => `failed: ${j.path}: ${j.error.message}`),
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+      } finally {
+        lib.close();
+      }
+    });
+}

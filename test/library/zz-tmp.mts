@@ -1,0 +1,14 @@
+import { FolderWatcher } from '../../src/library/folder-watcher.ts';
+import { mkdirSync, writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
+const JPG = readFileSync('/work/shared/fixtures/hf-blip2/images/small_64x48.jpg');
+const base = mkdtempSync('/tmp/exp/big-');
+mkdirSync(base + '/staging'); mkdirSync(base + '/root');
+for (let i = 0; i < 2000; i++) writeFileSync(`${base}/staging/p${i}.jpg`, JPG);
+const opts = JSON.parse(process.argv[2] ?? '{}');
+const w = new FolderWatcher([base + '/root'], { maxBatch: 500, ...opts });
+await w.ready();
+const t0 = Date.now(); let total = 0;
+w.on('batch', (b) => { total += b.added.length; console.log(Date.now() - t0, b.added.length, total); if (total >= 2000) { console.log('done'); w.close(); } });
+await cp(base + '/staging', base + '/root/import', { recursive: true });
+console.log('copied', Date.now() - t0);
