@@ -3,7 +3,7 @@
 // handful of batches, never an unbounded list). Also notices a root that disappears (unplugged
 // drive, folder deleted or renamed) and comes back, and falls back to polling when the OS runs
 // out of inotify watches. It reports paths only; the catalog and the job queue act on them.
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { realpathSync, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { EventEmitter } from 'node:events';
 import { resolve, sep } from 'node:path';
@@ -79,10 +79,7 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
 
   constructor(roots: string[], opts: FolderWatcherOptions = {}) {
     super();
-    this.opts = {
-      stabilityMs: 500, debounceMs: 300, maxWaitMs: 2000, maxBatch: 1000, rootCheckMs: 3000,
-      usePolling: false, pollIntervalMs: 2000, ...opts,
-    };
+    this.opts = { stabilityMs: 500, debounceMs: 300, maxWaitMs: 2000, maxBatch: 1000, rootCheckMs: 3000, usePolling: false, pollIntervalMs: 2000, ...opts };
     for (const r of roots) void this.addRoot(r);
     this.checkTimer = setInterval(() => this.enqueue(() => this.checkRoots()), this.opts.rootCheckMs);
   }
@@ -92,14 +89,18 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     const abs = resolve(root);
     const existing = this.roots.get(abs);
     if (existing) return existing.ready;
-    const s: RootState = { root: abs, realRoot: abs, ready: Promise.resolve(), polling: this.opts.usePolling, switching: false, gone: false };
+    const s: RootState = {
+      root: abs, realRoot: abs, ready: Promise.resolve(), polling: this.opts.usePolling, switching: false, gone: false,
+    };
     this.roots.set(abs, s);
     s.ready = (async () => {
       const key = await folderKey(abs);
       if (key === undefined) return this.markGone(s, undefined); // missing at start: wait for it
       s.key = key;
       await this.startWatching(s);
-    })();
+    })().catch((err: unknown) => {
+      this.emit('warning', { root: abs, message: `cannot watch ${abs}: ${(err as Error).message}` });
+    });
     return s.ready;
   }
 
@@ -152,9 +153,9 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     if (isIgnoredPath(p, s.root)) return true;
     if (!stats?.isSymbolicLink()) return false;
     // chokidar asks synchronously; links are rare enough for blocking calls to be harmless.
+    // Same rule as the scanner: links into or above the root are not followed.
     try {
-      const target = realpathSync(p);
-      return statSync(target).isDirectory() && isCoveredByRoot(target, s.realRoot);
+      return isCoveredByRoot(realpathSync(p), s.realRoot);
     } catch {
       return false; // dangling link: nothing to follow, nothing to loop
     }

@@ -253,6 +253,7 @@ describe('scanFolder', () => {
     symlinkSync(outside, join(root, 'ext')); // outside: followed
     symlinkSync(outside, join(root, 'sub', 'ext-again')); // the same outside folder: once only
     symlinkSync(root, join(outside, 'back')); // and from there back into the root
+    symlinkSync(join(root, 'sub', 'a.jpg'), join(root, 'a-link.jpg')); // a file link within: found as sub/a.jpg
     const found = await collect(root);
     assert.equal(found.length, 2, found.join('\n'));
     assert.ok(found.includes(join(root, 'sub', 'a.jpg')));

@@ -46,9 +46,9 @@ function checkAbort(signal?: AbortSignal): void {
 
 /**
  * Walks `root` depth-first and yields every image file (by content sniff) not excluded by the
- * shared ignore rules. Symlinks are followed; a symlinked folder is entered at most once (visits
- * are tracked by device+inode, i.e. by real directory) and never when it points inside or above
- * the root. Throws AppError 'io_error' if the root itself is missing or unreadable, 'cancelled'
+ * shared ignore rules. Symlinks are followed, except those pointing inside the root (the walk
+ * reaches their targets anyway, so each photo comes under one path) or above it (a loop); a
+ * folder reached through links is entered at most once (visits are tracked by device+inode). Throws AppError 'io_error' if the root itself is missing or unreadable, 'cancelled'
  * on abort.
  */
 export async function* scanFolder(root: string, opts: ScanOptions = {}): AsyncGenerator<ScannedFile> {
@@ -130,17 +130,17 @@ async function visit(
     report(fsProblem(path, isLink ? 'follow the link' : 'read', err));
     return undefined;
   }
-  if (st.isDirectory()) {
-    if (isLink) {
-      let target: string;
-      try {
-        target = await realpath(path);
-      } catch (err) {
-        report(fsProblem(path, 'follow the link', err));
-        return undefined;
-      }
-      if (isCoveredByRoot(target, realRoot)) return undefined;
+  if (isLink) {
+    let target: string;
+    try {
+      target = await realpath(path);
+    } catch (err) {
+      report(fsProblem(path, 'follow the link', err));
+      return undefined;
     }
+    if (isCoveredByRoot(target, realRoot)) return undefined; // the walk reaches the target itself
+  }
+  if (st.isDirectory()) {
     const key = `${st.dev}:${st.ino}`;
     if (visited.has(key)) return undefined;
     visited.add(key);
