@@ -89,9 +89,7 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     const abs = resolve(root);
     const existing = this.roots.get(abs);
     if (existing) return existing.ready;
-    const s: RootState = {
-      root: abs, realRoot: abs, ready: Promise.resolve(), polling: this.opts.usePolling, switching: false, gone: false,
-    };
+    const s: RootState = { root: abs, realRoot: abs, ready: Promise.resolve(), polling: this.opts.usePolling, switching: false, gone: false };
     this.roots.set(abs, s);
     s.ready = (async () => {
       const key = await folderKey(abs);
@@ -127,7 +125,8 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
   }
 
   private async startWatching(s: RootState): Promise<void> {
-    s.realRoot = await realpathOr(s.root);
+    s.realRoot = await realpath(s.root).catch(() => s.root);
+    if (this.closed || this.roots.get(s.root) !== s) return; // closed or removed meanwhile
     const stability = this.opts.stabilityMs;
     const options: ChokidarOptions = {
       ignoreInitial: true, // the scanner does the first pass
@@ -141,12 +140,10 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     };
     const fsw = (this.opts.createWatcher ?? watch)(s.root, options);
     s.fsw = fsw;
-    fsw.on('add', (p) => this.record('add', p));
-    fsw.on('change', (p) => this.record('change', p));
-    fsw.on('unlink', (p) => this.record('unlink', p));
-    fsw.on('unlinkDir', (p) => this.record('unlinkDir', p));
+    for (const kind of ['add', 'change', 'unlink', 'unlinkDir'] as const) fsw.on(kind, (p: string) => this.record(kind, p));
     fsw.on('error', (err) => this.onWatchError(s, err as NodeJS.ErrnoException));
     await new Promise<void>((res) => fsw.once('ready', () => res()));
+    if (this.closed || this.roots.get(s.root) !== s) await fsw.close();
   }
 
   private ignored(s: RootState, p: string, stats?: Stats): boolean {
@@ -224,9 +221,10 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
   }
 
   private rootOf(path: string): RootState | undefined {
-    let best: RootState | undefined;
+    let best: RootState | undefined; // the innermost, should roots be nested
     for (const s of this.roots.values()) {
-      if ((path === s.root || path.startsWith(s.root.endsWith(sep) ? s.root : s.root + sep)) && (!best || s.root.length > best.root.length)) best = s;
+      const under = path === s.root || path.startsWith(s.root.endsWith(sep) ? s.root : s.root + sep);
+      if (under && (!best || s.root.length > best.root.length)) best = s;
     }
     return best;
   }
@@ -263,9 +261,9 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
   }
 
   private async markBack(s: RootState, key: string): Promise<void> {
-    s.key = key;
     // Watch first, then announce: the consumer's rescan starts with no gap in coverage.
     await this.startWatching(s);
+    s.key = key; // only now: if watching failed, the next check tries again
     s.gone = false;
     if (!this.closed) this.emit('rootBack', { root: s.root });
   }
@@ -313,8 +311,4 @@ async function folderKey(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function realpathOr(path: string): Promise<string> {
-  return realpath(path).catch(() => path);
 }

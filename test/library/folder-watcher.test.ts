@@ -180,3 +180,25 @@ test('out of inotify watches: a warning that says how to raise the limit, then p
     await w.close();
   }
 });
+
+test('a root missing at start is reported gone, and watched once it appears', async () => {
+  const root = join(dir, 'not-yet');
+  const w = new FolderWatcher([root], FAST);
+  const log: string[] = [];
+  const added: string[] = [];
+  w.on('rootGone', () => log.push('gone'));
+  w.on('rootBack', () => log.push('back'));
+  w.on('batch', (b) => added.push(...b.added));
+  try {
+    await w.ready();
+    assert.deepEqual(log, ['gone']);
+    mkdirSync(root);
+    for (let i = 0; i < 200 && !log.includes('back'); i++) await sleep(25);
+    assert.deepEqual(log, ['gone', 'back']);
+    writeFileSync(join(root, 'first.jpg'), JPG);
+    for (let i = 0; i < 200 && added.length === 0; i++) await sleep(25);
+    assert.deepEqual(added, [join(root, 'first.jpg')]);
+  } finally {
+    await w.close();
+  }
+});

@@ -14,7 +14,7 @@ import { isWellFormedXml } from '../../src/library/xmp/index.ts';
 import { REPO_ROOT, fixturePath, makeTempDir } from '../helpers/fixtures.ts';
 import { runCli } from '../helpers/cli.ts';
 
-const PHOTO_COUNT = 16;
+const PHOTO_COUNT = 60;
 let dir: string;
 let photos: string;
 let db: string;
@@ -66,13 +66,13 @@ function check(): number {
 describe('kill and resume', () => {
   it('survives SIGKILL of the indexer and of the worker at random moments', { timeout: 300_000 }, async (t) => {
     const random = rng(20261127);
-    const args = ['index', photos, '--db', db, '--model', model, '--max-new-tokens', '4'];
+    const args = ['index', photos, '--db', db, '--model', model, '--max-new-tokens', '12'];
     let captioned = 0;
     const progress: number[] = [];
     for (let round = 0; round < 8; round++) {
       const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/photo-assistant.mjs'), ...args], { stdio: 'ignore' });
       const closed = new Promise((r) => child.on('close', r));
-      await new Promise((r) => setTimeout(r, 2500 + random() * 3500));
+      await new Promise((r) => setTimeout(r, 2400 + random() * 1200));
       const victim = round % 3 === 2 ? childrenOf(child.pid!)[0] : undefined;
       if (victim) {
         process.kill(victim, 'SIGKILL'); // the worker: the host restarts it and the job is retried
