@@ -19,6 +19,8 @@ export interface LibraryEvents {
   log?: (message: string) => void;
 }
 
+const SCAN_CONCURRENCY = 8;
+
 export interface ScanSummary { seen: number; added: number; moved: number; missing: number; problems: number }
 
 export class Library {
@@ -58,14 +60,21 @@ export class Library {
     this.catalog.setFolderStatus(folder.id, 'online');
     const seen = new Set<string>();
     const onError = (e: AppError) => { sum.problems++; this.problem(e); };
+    // Hashing and header reads overlap (I/O and libvips threads); catalog writes stay serial (sync).
+    const inFlight = new Set<Promise<void>>();
     for await (const f of scanFolder(folder.path, { signal, onError })) {
       seen.add(f.path);
       sum.seen++;
-      const r = await this.ingest(f.path, folder.id, f);
-      if (r === 'added') sum.added++;
-      if (r === 'moved') sum.moved++;
-      if (r === 'problem') sum.problems++;
+      const p: Promise<void> = this.ingest(f.path, folder.id, f).then((r) => {
+        if (r === 'added') sum.added++;
+        if (r === 'moved') sum.moved++;
+        if (r === 'problem') sum.problems++;
+        inFlight.delete(p);
+      });
+      inFlight.add(p);
+      if (inFlight.size >= SCAN_CONCURRENCY) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
     for (const file of this.catalog.filesUnder(folder.id)) {
       if (file.state === 'present' && !seen.has(file.path) && this.catalog.markFileMissing(file.path)) sum.missing++;
     }

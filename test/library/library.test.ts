@@ -154,8 +154,8 @@ describe('library', () => {
     assert.match(msgs, /truncated\.jpg/);
     assert.match(msgs, /bomb\.png/);
     const failed = lib.queue.failedJobs().map((j) => j.path);
-    assert.ok(failed.some((p) => p.endsWith('truncated.jpg')));
-    assert.ok(failed.some((p) => p.endsWith('bomb.png')));
+    assert.ok(failed.some((p) => p?.endsWith('truncated.jpg')));
+    assert.ok(failed.some((p) => p?.endsWith('bomb.png')));
     // The good photo next to them was captioned.
     assert.ok(lib.catalog.currentCaption(lib.catalog.fileByPath(join(bad, 'fine.jpg'))!.photoId));
     assert.equal(lib.catalog.integrityCheck(), 'ok');
