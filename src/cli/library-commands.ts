@@ -71,13 +71,14 @@ export function addLibraryCommands(program: Command): void {
         await running;
       }
       const s = stats(lib.catalog);
-      say(`${s.captioned} of ${s.photos.active} photo(s) captioned; ${s.jobs.failed} failed${abort.signal.aborted ? '; interrupted, run again to resume' : ''}`);
+      say(`${s.captioned} of ${s.photos.active} photo(s) captioned; ${s.jobs.failed} failed${abort.signal.aborted && !o.watch ? '; interrupted, run again to resume' : ''}`);
     } finally {
       process.off('SIGINT', stop).off('SIGTERM', stop);
       await host.shutdown().catch(() => {});
       lib.close();
     }
-    if (abort.signal.aborted) process.exitCode = 130;
+    // Ctrl-C is how --watch ends normally; a one-shot run cut short exits 130 (run again to resume).
+    if (abort.signal.aborted && !o.watch) process.exitCode = 130;
   });
 
   program
