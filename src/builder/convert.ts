@@ -64,7 +64,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       let dataHash: string;
       try {
         const g = new GraphBuilder(`blip2_${part.name}`, data);
-        part.build({ g, src, quant: plan[part.name], headQuant: part.name === 'decoder' ? plan.lmHead : undefined }, spec);
+        part.build({ g, src, quant: plan[part.name], headQuant: part.name === 'decoder' ? plan.lmHead : undefined, embedFp16: plan.embeddingsFp16 }, spec);
         const bytes = g.serialize(OPSETS);
         await writeFile(join(tmp, file), bytes);
         files[file] = { sha256: sha256(bytes), bytes: bytes.byteLength };
@@ -101,9 +101,10 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       quantization: {
         weights: quant,
         parts: { vision: plan.vision ?? null, qformer: plan.qformer ?? null, decoder: plan.decoder ?? null, lmHead: plan.lmHead ?? null },
+        embeddings: plan.embeddingsFp16 ? 'fp16' : 'fp32',
         note: quant === 'fp32'
           ? 'all weights float32 (F16/BF16 checkpoints are widened)'
-          : 'weight-only block quantization (com.microsoft::MatMulNBits) of the projection matrices listed in parts; embeddings, norms and biases float32',
+          : 'weight-only block quantization (com.microsoft::MatMulNBits) of the projection matrices listed in parts; token embedding table float16; position embeddings, norms and biases float32',
       },
       shapes: {
         vision: { ...spec.vision }, qformer: { ...spec.qformer }, language: { ...spec.language },

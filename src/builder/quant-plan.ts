@@ -23,6 +23,8 @@ export interface QuantPlan {
   qformer?: QuantPolicy;
   decoder?: QuantPolicy;
   lmHead?: QuantPolicy;
+  /** Token embedding table in float16 (lookups only; exact enough for every released checkpoint). */
+  embeddingsFp16?: boolean;
 }
 
 export function quantPlan(s: QuantSettings): QuantPlan {
@@ -42,8 +44,8 @@ export function quantPlan(s: QuantSettings): QuantPlan {
   const int8: QuantPolicy = { bits: 8, blockSize, symmetric, accuracyLevel };
   const int4: QuantPolicy = { bits: 4, blockSize, symmetric, accuracyLevel };
   if (quant === 'fp32') return {};
-  if (quant === 'int8') return { vision: int8, qformer: int8, decoder: int8, lmHead: int8 };
+  if (quant === 'int8') return { vision: int8, qformer: int8, decoder: int8, lmHead: int8, embeddingsFp16: true };
   // int4: the big matrices in 4 bits; the small Q-Former and the LM head (whose logits pick every
   // token) in 8 bits, which costs little memory and keeps the first-step logits close to fp32.
-  return { vision: int4, qformer: int8, decoder: int4, lmHead: int8 };
+  return { vision: int4, qformer: int8, decoder: int4, lmHead: int8, embeddingsFp16: true };
 }

@@ -41,6 +41,7 @@ export async function createSession(path: string, settings: SessionSettings = {}
     executionMode: 'sequential',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    ...(process.env.PA_DISABLE_PREPACK ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   });
   try {
     return await ort.InferenceSession.create(path, options(providers));

@@ -22,6 +22,7 @@ export const ManifestSchema = z.object({
   quantization: z.object({
     weights: z.enum(['fp32', 'int8', 'int4']),
     parts: z.record(z.string(), QuantPolicy.nullable()),
+    embeddings: z.enum(['fp32', 'fp16']).default('fp32'),
     note: z.string(),
   }),
   shapes: z.object({

@@ -11,6 +11,8 @@
 import type { Ctx } from '../onnx/layers.ts';
 import { FLOAT, INT64, type Residual, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
+import { DT } from '../onnx/graph-builder.ts';
+import { toF16 } from '../onnx/float16.ts';
 
 const P = 'language_model.model.decoder.';
 
@@ -22,8 +24,7 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   const bias = g.input('attention_bias', FLOAT, ['batch', 1, 'sequence', 'total']);
   const cacheIndex = g.input('cache_index', INT64, ['batch']);
 
-  const table = param(ctx, `${P}embed_tokens.weight`);
-  const tok = g.op('Gather', [table, ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
+  const tok = embedTokens(ctx, ids);
   const embeds = g.op('Concat', [prefix, tok], { name: '/decoder/inputs_embeds/Concat', attrs: { axis: 1 } });
   // OPT's learned positions are offset by 2 (a fairseq heritage).
   const shifted = g.op('Add', [positions, g.ints([2], [])], { name: '/decoder/embed_positions/offset/Add' });
@@ -44,8 +45,22 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   // or a quantized copy of E (the Gather keeps reading single float rows).
   const logits = ctx.headQuant
     ? linear({ ...ctx, quant: ctx.headQuant }, normed, `${P}embed_tokens`, '/lm_head', { bias: false })
-    : g.op('Gemm', [normed, table], { name: '/lm_head/Gemm', attrs: { transB: 1 } });
+    : g.op('Gemm', [normed, param(ctx, `${P}embed_tokens.weight`)], { name: '/lm_head/Gemm', attrs: { transB: 1 } });
   g.bindOutput(logits, 'logits', FLOAT, ['batch', s.vocabRows]);
+}
+
+/**
+ *   input_ids ─Gather(E)─▶ [B,T,H]         (float32 table, shared with a float LM head)
+ *   input_ids ─Gather(E16)─Cast(float)─▶    (float16 table when the head is quantized: half the memory)
+ */
+function embedTokens(ctx: Ctx, ids: string): string {
+  const { g, src } = ctx;
+  const name = `${P}embed_tokens.weight`;
+  if (!ctx.embedFp16) return g.op('Gather', [param(ctx, name), ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
+  const half = toF16(src.read(name));
+  const table = g.tensor(`${name}.f16`, DT.FLOAT16, new Uint8Array(half.buffer), src.shape(name));
+  const rows = g.op('Gather', [table, ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
+  return g.op('Cast', [rows], { name: '/decoder/embed_tokens/Cast', attrs: { to: DT.FLOAT } });
 }
 
 interface LayerIO { pastK: string; pastV: string; cacheIndex: string; bias: string; i: number }

@@ -18,6 +18,8 @@ export interface Ctx {
   quant?: QuantPolicy;
   /** Quantization of a language model's output head (tied heads stay shared in float32 without it). */
   headQuant?: QuantPolicy;
+  /** Store token-embedding tables as float16 (looked up then cast to float32): half their memory. */
+  embedFp16?: boolean;
 }
 
 export interface QuantPolicy extends BlockQuantConfig {

@@ -96,23 +96,29 @@ function resampleHorizontal(src: RgbImage, outWidth: number, offset: number, out
       const xmin = bounds[xx * 2];
       const xmax = bounds[xx * 2 + 1];
       const kBase = xx * ksize;
-      let ss0 = HALF;
-      let ss1 = HALF;
-      let ss2 = HALF;
-      let p = rowBase + xmin * CHANNELS;
-      for (let x = 0; x < xmax; x++, p += CHANNELS) {
-        const w = kk[kBase + x];
-        ss0 += src.data[p] * w;
-        ss1 += src.data[p + 1] * w;
-        ss2 += src.data[p + 2] * w;
-      }
-      const o = outBase + xx * CHANNELS;
-      out[o] = clip8(ss0);
-      out[o + 1] = clip8(ss1);
-      out[o + 2] = clip8(ss2);
+      convolvePixel(src.data, rowBase + xmin * CHANNELS, CHANNELS, kk, kBase, xmax, out, outBase + xx * CHANNELS);
     }
   }
   return { data: out, width: outWidth, height: outHeight };
+}
+
+/**
+ * One output pixel: `n` taps starting at `p`, `stride` apart (a pixel horizontally, a row
+ * vertically), fixed-point weights from `kk[kBase..]`, rounded and clipped like Pillow.
+ */
+function convolvePixel(data: Uint8Array, p: number, stride: number, kk: Int32Array, kBase: number, n: number, out: Uint8Array, o: number): void {
+  let ss0 = HALF;
+  let ss1 = HALF;
+  let ss2 = HALF;
+  for (let i = 0; i < n; i++, p += stride) {
+    const w = kk[kBase + i];
+    ss0 += data[p] * w;
+    ss1 += data[p + 1] * w;
+    ss2 += data[p + 2] * w;
+  }
+  out[o] = clip8(ss0);
+  out[o + 1] = clip8(ss1);
+  out[o + 2] = clip8(ss2);
 }
 
 /** ImagingResampleVertical_8bpc; `bounds` row indices are relative to `src`'s first row. */
@@ -127,20 +133,7 @@ function resampleVertical(src: RgbImage, outHeight: number, c: Coeffs): RgbImage
     const kBase = yy * ksize;
     const outBase = yy * rowLen;
     for (let xx = 0; xx < width; xx++) {
-      let ss0 = HALF;
-      let ss1 = HALF;
-      let ss2 = HALF;
-      let p = ymin * rowLen + xx * CHANNELS;
-      for (let y = 0; y < ymax; y++, p += rowLen) {
-        const w = kk[kBase + y];
-        ss0 += src.data[p] * w;
-        ss1 += src.data[p + 1] * w;
-        ss2 += src.data[p + 2] * w;
-      }
-      const o = outBase + xx * CHANNELS;
-      out[o] = clip8(ss0);
-      out[o + 1] = clip8(ss1);
-      out[o + 2] = clip8(ss2);
+      convolvePixel(src.data, ymin * rowLen + xx * CHANNELS, rowLen, kk, kBase, ymax, out, outBase + xx * CHANNELS);
     }
   }
   return { data: out, width, height: outHeight };
