@@ -2,7 +2,7 @@
 // logits so the parent can compare quantized models with fp32.
 import { writeFileSync } from 'node:fs';
 import { Blip2Model } from '../../src/runtime/blip2/model.ts';
-import { median, peakRssMiB, timed } from './proc-stats.ts';
+import { median, peakRssMiB, rssSplitMiB, timed } from './proc-stats.ts';
 
 const [dir, photo, logitsOut, threads] = process.argv.slice(2);
 const [model, loadMs] = await timed(() => Blip2Model.load(dir, { threads: Number(threads ?? 0) }));
@@ -43,5 +43,7 @@ process.stdout.write(JSON.stringify({
   caption20Seconds: captionMs / 1000,
   captionTokens: stamps.length,
   peakRssMiB: peakRssMiB(),
+  rssAnonMiB: rssSplitMiB().anon,
+  rssFileMiB: rssSplitMiB().file,
 }) + '\n');
 await model.dispose();

@@ -6,6 +6,13 @@ export function peakRssMiB(): number {
   return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
 }
 
+/** Current resident memory split: private (anonymous) vs file-backed pages (mmapped weights, reclaimable). */
+export function rssSplitMiB(): { anon: number; file: number } {
+  const st = readFileSync('/proc/self/status', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(st)?.[1] ?? NaN) / 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const s = performance.now();
   const r = await fn();

@@ -71,6 +71,7 @@ for (const q of quants) {
     visionMs: warm.visionMs, qformerMs: warm.qformerMs, prefillMs: warm.prefillMs,
     decodeMsPerToken: warm.decodeMsPerToken, caption20Seconds: warm.caption20Seconds,
     captionPeakRssMiB: Math.max(first.peakRssMiB, warm.peakRssMiB),
+    rssPrivateMiB: warm.rssAnonMiB, rssFileBackedMiB: warm.rssFileMiB,
     decodeBytesPerTokenGiB: perToken / 2 ** 30, decodeBoundMs: boundMs, decodeFractionOfBound: boundMs / warm.decodeMsPerToken,
     visionFractionOfGemmBound: visionBoundMs / warm.visionMs,
   };
