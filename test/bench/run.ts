@@ -2,7 +2,8 @@
 // int8 / int4 and timed stage by stage, next to this machine's measured limits. Prints a table
 // and writes JSON. Usage: npm run bench [-- fp32 int8 int4] (default all three).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { readManifest } from '../../src/runtime/model-folder.ts';
@@ -33,6 +34,21 @@ function dropCaches(): boolean {
   }
 }
 
+/** Fingerprint of the builder's code: cached conversions are redone when it changes. */
+function builderFingerprint(): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else h.update(readFileSync(p));
+    }
+  };
+  walk(join(here, '..', '..', 'src', 'builder'));
+  return h.digest('hex').slice(0, 16);
+}
+const BUILDER = builderFingerprint();
+
 mkdirSync(CACHE, { recursive: true });
 log('measuring machine limits…');
 const limits = await measureMachineLimits();
@@ -45,11 +61,12 @@ const rows: Record<string, Record<string, number | string | boolean>> = {};
 for (const q of quants) {
   const out = join(CACHE, `model-${q}`);
   const statsFile = join(CACHE, `convert-${q}.json`);
-  if (!existsSync(join(out, 'model.json')) || !existsSync(statsFile)) {
+  const cached = existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) : undefined;
+  if (!existsSync(join(out, 'model.json')) || cached?.builder !== BUILDER) {
     log(`converting ${q}…`);
-    writeFileSync(statsFile, JSON.stringify(child('convert-child.ts', [ckpt, out, q])));
+    writeFileSync(statsFile, JSON.stringify({ ...child('convert-child.ts', [ckpt, out, q]), builder: BUILDER }));
   }
-  const conv = JSON.parse(readFileSync(statsFile, 'utf8'));
+  const { builder: _, ...conv } = JSON.parse(readFileSync(statsFile, 'utf8'));
   const cold = dropCaches();
   log(`running ${q} (${cold ? 'cold' : 'page cache not droppable'} start)…`);
   const first = child('infer-child.ts', [out, photo, join(CACHE, `logits-${q}.bin`)]);
