@@ -152,6 +152,9 @@ describe('library', () => {
     const lib = await indexOnce(db(), problems);
     const msgs = problems.map((p) => p.message).join('\n');
     assert.match(msgs, /truncated\.jpg/);
+    assert.match(msgs, /zero\.jpg: the file is empty/);
+    assert.match(msgs, /text\.jpg: it is not an image/);
+    assert.match(msgs, /not valid UTF-8/);
     assert.match(msgs, /bomb\.png/);
     const failed = lib.queue.failedJobs().map((j) => j.path);
     assert.ok(failed.some((p) => p?.endsWith('truncated.jpg')));

@@ -28,6 +28,8 @@ export interface ScanOptions {
   onError?: (err: AppError) => void;
 }
 
+const PHOTO_EXTENSIONS = /\.(jpe?g|png|webp|gif|tiff?|avif|hei[cf]|bmp)$/i;
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function fsProblem(path: string, what: string, err: unknown): AppError {
@@ -146,9 +148,19 @@ async function visit(
     visited.add(key);
     return 'dir';
   }
-  if (!st.isFile() || st.size < MIN_IMAGE_BYTES) return undefined;
+  if (!st.isFile()) return undefined;
+  // Files named like photos that are not photos are reported (a person expects them in the library);
+  // other files (videos, documents) are skipped quietly.
+  const looksLikePhoto = PHOTO_EXTENSIONS.test(path);
+  if (st.size < MIN_IMAGE_BYTES) {
+    if (looksLikePhoto) report(new AppError('photo_unreadable', `skipped ${path}: ${st.size === 0 ? 'the file is empty (0 bytes)' : 'the file is too small to be an image'}`, { file: path }));
+    return undefined;
+  }
   try {
-    if (!(await sniffImageType(path))) return undefined;
+    if (!(await sniffImageType(path))) {
+      if (looksLikePhoto) report(new AppError('photo_unreadable', `skipped ${path}: it is not an image despite its name (unknown content)`, { file: path }));
+      return undefined;
+    }
   } catch (err) {
     report(fsProblem(path, 'read', (err as Error).cause ?? err));
     return undefined;
