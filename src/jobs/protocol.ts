@@ -15,6 +15,7 @@ const Real = z.number().finite();
 export const SessionSettingsSchema = z.strictObject({
   threads: Count.optional(),
   executionProvider: z.enum(WIRE_EXECUTION_PROVIDERS).optional(),
+  cacheDir: z.string().min(1).optional(),
 });
 
 /** Generation options without callbacks (those stay in the host: onToken becomes `token` messages,

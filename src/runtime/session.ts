@@ -1,7 +1,12 @@
 // The one place that creates ONNX Runtime sessions: execution provider choice (with a clear
 // fallback to CPU), threads, memory arena and graph optimization.
 import * as ort from 'onnxruntime-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { AppError } from '../shared/errors.ts';
+import { SAVE_CONFIG, cacheEntry, prepareSave } from './session-cache.ts';
 
 export { ort };
 
@@ -14,6 +19,13 @@ export interface SessionSettings {
   executionProvider?: ExecutionProvider;
   /** Told when a requested provider is unavailable and CPU is used instead. */
   onWarning?: (message: string) => void;
+  /** Folder for optimized-model caching (see session-cache.ts); unset = no caching. */
+  cacheDir?: string;
+}
+
+/** Identifies the graph for the optimized-model cache (its sha256 from the model manifest). */
+export interface GraphIdentity {
+  sha256: string;
 }
 
 /** The providers to ask for: the requested one if this onnxruntime-node build has it, then CPU. */
@@ -30,7 +42,12 @@ export function resolveProviders(wanted: ExecutionProvider = 'cpu', warn: (m: st
   return [wanted, 'cpu'];
 }
 
-export async function createSession(path: string, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
+/** The per-user cache of optimized graphs the CLI and app use. */
+export function defaultCacheDir(): string {
+  return process.env.PHOTO_ASSISTANT_CACHE ?? join(homedir(), '.cache', 'photo-assistant', 'ort');
+}
+
+export async function createSession(path: string, settings: SessionSettings = {}, identity?: GraphIdentity): Promise<ort.InferenceSession> {
   const warn = settings.onWarning ?? ((m: string) => process.stderr.write(`photo-assistant: ${m}\n`));
   const providers = resolveProviders(settings.executionProvider, warn);
   const options = (eps: ExecutionProvider[]): ort.InferenceSession.SessionOptions => ({
@@ -41,9 +58,9 @@ export async function createSession(path: string, settings: SessionSettings = {}
     executionMode: 'sequential',
     enableCpuMemArena: true,
     enableMemPattern: true,
-    ...(process.env.PA_DISABLE_PREPACK ? { extra: { session: { disable_prepacking: '1' } } } : {}),
   });
   try {
+    if (settings.cacheDir && identity) return await createCached(path, options(providers), settings.cacheDir, identity, providers[0], warn);
     return await ort.InferenceSession.create(path, options(providers));
   } catch (cause) {
     if (providers[0] !== 'cpu') {
@@ -52,6 +69,36 @@ export async function createSession(path: string, settings: SessionSettings = {}
       return createSession(path, { ...settings, executionProvider: 'cpu' });
     }
     throw new AppError('model_invalid', `ONNX Runtime could not load the graph: ${(cause as Error).message}`, { file: path, cause });
+  }
+}
+
+async function createCached(
+  path: string,
+  options: ort.InferenceSession.SessionOptions,
+  cacheDir: string,
+  identity: GraphIdentity,
+  provider: string,
+  warn: (m: string) => void,
+): Promise<ort.InferenceSession> {
+  const entry = cacheEntry(cacheDir, path, identity.sha256, provider);
+  if (existsSync(entry.model)) {
+    try {
+      return await ort.InferenceSession.create(entry.model, { ...options, graphOptimizationLevel: 'disabled' });
+    } catch (e) {
+      warn(`optimized-model cache entry unusable, rebuilding it (${(e as Error).message.split('\n')[0]})`);
+      await rm(entry.dir, { recursive: true, force: true });
+    }
+  }
+  const save = await prepareSave(entry);
+  try {
+    const session = await ort.InferenceSession.create(path, { ...options, optimizedModelFilePath: save.path, extra: { session: SAVE_CONFIG } });
+    await save.commit();
+    return session;
+  } catch (e) {
+    // Saving can fail (disk full, read-only cache): run without the cache rather than not at all.
+    await save.abandon();
+    warn(`could not cache the optimized graph in ${cacheDir}: ${(e as Error).message.split('\n')[0]}`);
+    return ort.InferenceSession.create(path, options);
   }
 }
 

@@ -44,7 +44,10 @@ export class Blip2Model {
     const manifest = await readManifest(dir);
     const tokenizer = await loadOptTokenizer(dir);
     const [vision, qformer, decoder] = await Promise.all(
-      (['vision', 'qformer', 'decoder'] as const).map((k) => createSession(join(dir, manifest.graphs[k].file), settings)),
+      (['vision', 'qformer', 'decoder'] as const).map((k) => {
+        const file = manifest.graphs[k].file;
+        return createSession(join(dir, file), settings, { sha256: manifest.files[file].sha256 + (manifest.files[`${file}.data`]?.sha256 ?? '') });
+      }),
     );
     return new Blip2Model(dir, manifest, tokenizer, vision, qformer, decoder);
   }
