@@ -102,6 +102,11 @@ async function createCached(
   }
 }
 
+/** A small in-memory graph (no external data) on the CPU. */
+export async function createSessionFromBytes(bytes: Uint8Array, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: settings.threads ?? 0 });
+}
+
 export function floatTensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }

@@ -4,7 +4,8 @@ import { z } from 'zod';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'photo-assistant-model';
-export const MANIFEST_VERSION = 1;
+// 2: the decoder graph no longer takes cache_index (beam reordering moved to the runtime).
+export const MANIFEST_VERSION = 2;
 
 const FileEntry = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
 const QuantPolicy = z.object({

@@ -3,10 +3,10 @@
 //
 //   prefix_embeds [B,P,H] ─┐
 //   input_ids [B,T] ─Gather─┴Concat─ + positions(position_ids + 2) ─ layers ─ last position ─ LN ─ Gemm(Eᵀ) ─▶ logits [B,V]
-//   past_key_values.{i}.{key,value} [B0,h,past,d] ─Gather(cache_index)─ Concat(new) ─▶ present.{i}.{key,value}
+//   past_key_values.{i}.{key,value} [B,h,past,d] ─ MultiHeadAttention (appends) ─▶ present.{i}.{key,value}
 //
-// cache_index [B] says which previous row each row continues, so beam reordering and the
-// prompt-to-beams expansion happen inside ONNX Runtime with no cache copies in JavaScript.
+// Beam search reorders or expands the cache rows with a separate small graph, only on the steps
+// where rows change (src/runtime/blip2/cache-reorder.ts): greedy decoding never copies the cache.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
 import { FLOAT, INT64, type Residual, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
@@ -22,7 +22,6 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   const prefix = g.input('prefix_embeds', FLOAT, ['batch', 'prefix', s.hidden]);
   const positions = g.input('position_ids', INT64, ['batch', 'sequence']);
   const bias = g.input('attention_bias', FLOAT, ['batch', 1, 'sequence', 'total']);
-  const cacheIndex = g.input('cache_index', INT64, ['batch']);
 
   const tok = embedTokens(ctx, ids);
   const embeds = g.op('Concat', [prefix, tok], { name: '/decoder/inputs_embeds/Concat', attrs: { axis: 1 } });
@@ -32,9 +31,9 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   let state: Residual = { x: embeds, delta: pos };
 
   for (let i = 0; i < s.layers; i++) {
-    const pastK = g.input(`past_key_values.${i}.key`, FLOAT, ['past_batch', s.heads, 'past', s.headDim]);
-    const pastV = g.input(`past_key_values.${i}.value`, FLOAT, ['past_batch', s.heads, 'past', s.headDim]);
-    state = optLayer(ctx, s, state, { pastK, pastV, cacheIndex, bias, i });
+    const pastK = g.input(`past_key_values.${i}.key`, FLOAT, ['batch', s.heads, 'past', s.headDim]);
+    const pastV = g.input(`past_key_values.${i}.value`, FLOAT, ['batch', s.heads, 'past', s.headDim]);
+    state = optLayer(ctx, s, state, { pastK, pastV, bias, i });
   }
 
   // Only the last position's logits are needed: take it before the final norm and the head.
@@ -63,7 +62,7 @@ function embedTokens(ctx: Ctx, ids: string): string {
   return g.op('Cast', [rows], { name: '/decoder/embed_tokens/Cast', attrs: { to: DT.FLOAT } });
 }
 
-interface LayerIO { pastK: string; pastV: string; cacheIndex: string; bias: string; i: number }
+interface LayerIO { pastK: string; pastV: string; bias: string; i: number }
 
 /** Pre-LN block: h = x + out_proj(attn(LN(x)));  y = h + fc2(relu(fc1(LN(h)))) */
 function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Residual {
@@ -75,7 +74,7 @@ function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Resid
   const qs = linear(ctx, ln, `${p}self_attn.q_proj`, `${n}/attn/q_proj`);
   const k = linear(ctx, ln, `${p}self_attn.k_proj`, `${n}/attn/k_proj`);
   const v = linear(ctx, ln, `${p}self_attn.v_proj`, `${n}/attn/v_proj`);
-  const past = { key: pick(ctx, io.pastK, io.cacheIndex, `${n}/attn/k_cache`), value: pick(ctx, io.pastV, io.cacheIndex, `${n}/attn/v_cache`) };
+  const past = { key: io.pastK, value: io.pastV };
   const a = multiHeadAttention(ctx, qs, k, v, { heads: s.heads, scale: s.headDim ** -0.5, bias: io.bias, past, name: `${n}/attn` });
   g.bindOutput(a.presentKey!, `present.${io.i}.key`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
   g.bindOutput(a.presentValue!, `present.${io.i}.value`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
@@ -85,7 +84,3 @@ function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Resid
   return { x: h, delta: linear(ctx, fc1, `${p}fc2`, `${n}/fc2`) };
 }
 
-/** The cache rows this step continues (beam reordering / prompt expansion), inside ONNX Runtime. */
-function pick(ctx: Ctx, past: string, cacheIndex: string, name: string): string {
-  return ctx.g.op('Gather', [past, cacheIndex], { name: `${name}/Gather`, attrs: { axis: 0 } });
-}

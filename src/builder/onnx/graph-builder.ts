@@ -29,7 +29,8 @@ export class GraphBuilder {
   private readonly known = new Set<string>();
   private readonly usedNodeNames = new Set<string>();
 
-  constructor(readonly graphName: string, private readonly data: ExternalDataWriter) {}
+  /** Without a data writer the graph must be small: every tensor stays inline. */
+  constructor(readonly graphName: string, private readonly data?: ExternalDataWriter) {}
 
   input(name: string, type: DataType, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
@@ -54,7 +55,7 @@ export class GraphBuilder {
     if (this.known.has(name)) return name;
     this.known.add(name);
     const t: OnnxNs.ITensorProto = { name, dataType: type, dims };
-    if (bytes.byteLength <= INLINE_LIMIT) {
+    if (bytes.byteLength <= INLINE_LIMIT || !this.data) {
       t.rawData = bytes.slice();
     } else {
       const ref = this.data.append(bytes);

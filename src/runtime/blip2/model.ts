@@ -10,6 +10,7 @@ import { readManifest } from '../model-folder.ts';
 import { type SessionSettings, createSession, floatTensor, type ort, run } from '../session.ts';
 import { type TextTokenizer, decodeGenerated, loadOptTokenizer } from '../tokenizer.ts';
 import { OptDecoderStepper } from './opt-stepper.ts';
+import { CacheReorder } from './cache-reorder.ts';
 import { type ChatTurn, chatPrompt, questionPrompt } from './prompts.ts';
 
 export interface ImageEncoding {
@@ -38,6 +39,7 @@ export class Blip2Model {
     private readonly vision: ort.InferenceSession,
     private readonly qformer: ort.InferenceSession,
     private readonly decoder: ort.InferenceSession,
+    private readonly reorder: CacheReorder,
   ) {}
 
   static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Model> {
@@ -49,11 +51,12 @@ export class Blip2Model {
         return createSession(join(dir, file), settings, { sha256: manifest.files[file].sha256 + (manifest.files[`${file}.data`]?.sha256 ?? '') });
       }),
     );
-    return new Blip2Model(dir, manifest, tokenizer, vision, qformer, decoder);
+    const cacheNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));
+    return new Blip2Model(dir, manifest, tokenizer, vision, qformer, decoder, await CacheReorder.create(cacheNames, settings));
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.vision.release(), this.qformer.release(), this.decoder.release()]);
+    await Promise.all([this.vision.release(), this.qformer.release(), this.decoder.release(), this.reorder.release()]);
   }
 
   /** Decodes and preprocesses an image file into pixel values [3 × S × S]. */
@@ -94,12 +97,12 @@ export class Blip2Model {
 
   /** First-step logits after the prompt (one forward pass), for parity checks and scoring. */
   async firstStepLogits(enc: ImageEncoding, promptIds: readonly number[]): Promise<Float32Array> {
-    return new OptDecoderStepper(this.decoder, this.manifest.shapes.language, enc.prefix, promptIds).prefill();
+    return new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language, enc.prefix, promptIds).prefill();
   }
 
   async generate(enc: ImageEncoding, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedText> {
     const defaults = this.manifest.generation as GenerateOptions;
-    const stepper = new OptDecoderStepper(this.decoder, this.manifest.shapes.language, enc.prefix, promptIds);
+    const stepper = new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language, enc.prefix, promptIds);
     const result = await generate(stepper, { ...defaults, ...options, eosTokenId: this.manifest.tokens.eos });
     return { ...result, text: this.decode(result.tokenIds) };
   }

@@ -1,9 +1,10 @@
 // The OPT decoder graph behind the generation engine's DecoderStepper interface. The KV cache
 // stays in ONNX Runtime tensors: each step's `present.*` outputs are fed back as `past_key_values.*`,
-// and `cache_index` lets the graph pick (and reorder or expand) the rows for beam search.
+// and beam search's row changes go through CacheReorder (only on the steps that need it).
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { DecoderStepper } from '../generation/types.ts';
 import { floatTensor, int64Tensor, ort, run } from '../session.ts';
+import { type CacheReorder, isIdentity } from './cache-reorder.ts';
 
 type Lang = ModelManifest['shapes']['language'];
 
@@ -12,8 +13,11 @@ export class OptDecoderStepper implements DecoderStepper {
   private past: Record<string, ort.Tensor> = {};
   private length = 0;
 
+  private rows = 1;
+
   constructor(
     private readonly session: ort.InferenceSession,
+    private readonly reorder: CacheReorder,
     private readonly lang: Lang,
     /** Projected query embeddings [queries × hidden] for one image. */
     private readonly prefix: Float32Array,
@@ -40,21 +44,23 @@ export class OptDecoderStepper implements DecoderStepper {
       prefix_embeds: floatTensor(this.prefix, [1, queries, hidden]),
       position_ids: int64Tensor(Array.from({ length: seq }, (_, i) => i), [1, seq]),
       attention_bias: floatTensor(bias, [1, 1, seq, seq]),
-      cache_index: int64Tensor([0], [1]),
     });
     this.length = seq;
+    this.rows = 1;
     return logits;
   }
 
   async next(tokens: readonly number[], parents: readonly number[]): Promise<Float32Array> {
     const rows = tokens.length;
     this.checkLength(this.length + 1);
+    // Beam search moved or expanded rows: gather the cache once; greedy steps never copy it.
+    if (!isIdentity(parents, this.rows)) this.past = await this.reorder.apply(this.past, parents);
+    this.rows = rows;
     const logits = await this.step({
       input_ids: int64Tensor(tokens, [rows, 1]),
       prefix_embeds: floatTensor(new Float32Array(0), [rows, 0, this.lang.hidden]),
       position_ids: int64Tensor(new Array<number>(rows).fill(this.length), [rows, 1]),
       attention_bias: floatTensor(new Float32Array(rows * (this.length + 1)), [rows, 1, 1, this.length + 1]),
-      cache_index: int64Tensor(parents, [rows]),
     });
     this.length += 1;
     return logits;
