@@ -79,7 +79,8 @@ for (const q of quants) {
   const positionBytes = o.positions * o.hidden * 4;
   // Bytes of weights one decode step reads: every layer, plus the LM head (the float table when
   // it is tied and unquantized); the embedding Gather and position lookup read one row each.
-  const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (m.quantization.parts.lmHead ? tableBytes : 0);
+  const storedTable = m.quantization.embeddings === 'fp16' ? tableBytes / 2 : tableBytes;
+  const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (m.quantization.parts.lmHead ? storedTable : 0);
   const boundMs = (perToken / (limits.bandwidthGBs * 1e9)) * 1000;
   const visionBoundMs = (VISION_GFLOP / limits.gemmGflops) * 1000;
   rows[q] = {
