@@ -14,7 +14,7 @@ import { type GenerationFlags, addGenerationFlags, generationOptions, sessionSet
 import { Progress } from './progress.ts';
 
 interface IndexFlags extends GenerationFlags {
-  db: string; model: string; watch?: boolean; xmp: string; sidecarName: string; prompt?: string;
+  db: string; model: string; watch?: boolean; xmp: string; sidecarName: string; prompt?: string; hierarchical?: boolean;
 }
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -31,6 +31,7 @@ export function addLibraryCommands(program: Command): void {
       .option('--watch', 'keep watching the folders after the first pass')
       .option('--xmp <mode>', 'write captions to XMP sidecars: off | sidecar', 'sidecar')
       .option('--sidecar-name <naming>', 'ext (photo.jpg.xmp: digiKam, darktable, Immich) | base (photo.xmp: Lightroom)', 'ext')
+      .option('--hierarchical', 'also write tags as lr:hierarchicalSubject (Lightroom keywords)')
       .option('--prompt <text>', 'caption prompt, e.g. "a photo of"'),
   ).action(async (folders: string[], o: IndexFlags) => {
     if (!['off', 'sidecar'].includes(o.xmp)) throw new AppError('invalid_argument', `--xmp must be off or sidecar, got "${o.xmp}"`);
@@ -46,7 +47,7 @@ export function addLibraryCommands(program: Command): void {
       for (const f of folders) lib.addFolder(f);
       const scan = await lib.scanAll(abort.signal);
       say(`scanned ${scan.seen} photo file(s): ${scan.added} new, ${scan.moved} moved, ${scan.missing} missing, ${scan.problems} problem(s)`);
-      const metadata = new MetadataSync(lib.catalog, { xmp: o.xmp as XmpMode, sidecarNaming: o.sidecarName as SidecarNaming }, problem);
+      const metadata = new MetadataSync(lib.catalog, { xmp: o.xmp as XmpMode, sidecarNaming: o.sidecarName as SidecarNaming, hierarchicalSubjects: o.hierarchical }, problem);
       await metadata.syncAll();
       host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));
       await host.start();

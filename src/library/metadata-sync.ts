@@ -11,6 +11,8 @@ export type XmpMode = 'off' | 'sidecar';
 export interface MetadataSettings {
   xmp: XmpMode;
   sidecarNaming: SidecarNaming;
+  /** Also write the tags as lr:hierarchicalSubject (Lightroom's keyword tree), one level deep. */
+  hierarchicalSubjects?: boolean;
 }
 
 export class MetadataSync {
@@ -27,7 +29,11 @@ export class MetadataSync {
       const sidecar = sidecarPath(path, this.settings.sidecarNaming);
       try {
         if (await this.upToDate(sidecar, caption?.text, subjects)) continue;
-        await writeSidecar(sidecar, { description: caption?.text ?? undefined, subjects });
+        await writeSidecar(sidecar, {
+          description: caption?.text ?? undefined,
+          subjects,
+          ...(this.settings.hierarchicalSubjects ? { hierarchicalSubjects: subjects } : {}),
+        });
         written++;
       } catch (e) {
         this.onProblem(toErrorData(e));
