@@ -1,0 +1,214 @@
+// Vector search (max-over-queries ITC) and the embedding codecs: known rankings, filters, more-like-this,
+// input validation, and the accuracy cost of fp16 / int8 storage measured on random unit vectors.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { errorCode } from '../../src/shared/errors.ts';
+import {
+  bytesPerPhoto, decodeF16, dequantizeInt8, encodeF16, f16ToF32, quantizeInt8,
+} from '../../src/library/search/embedding-codec.ts';
+import { VectorIndex, type SearchHit } from '../../src/library/search/vector-search.ts';
+
+const D = 256;
+const Q = 32;
+
+/** Deterministic PRNG (mulberry32) and normal samples. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function gauss(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+function unitRows(r: () => number, rows: number, dim = D): Float32Array {
+  const v = new Float32Array(rows * dim);
+  for (let i = 0; i < rows; i++) {
+    let n = 0;
+    for (let j = 0; j < dim; j++) { const x = gauss(r); v[i * dim + j] = x; n += x * x; }
+    const inv = 1 / Math.sqrt(n);
+    for (let j = 0; j < dim; j++) v[i * dim + j] *= inv;
+  }
+  return v;
+}
+function basis(i: number, scale = 1): Float32Array {
+  const v = new Float32Array(D);
+  v[i] = scale;
+  return v;
+}
+/** A photo whose Q vectors are all `base` except vector 0 which is `special` (both unit). */
+function photo(special: Float32Array, base = basis(200)): Float32Array {
+  const v = new Float32Array(Q * D);
+  for (let q = 0; q < Q; q++) v.set(q === 0 ? special : base, q * D);
+  return v;
+}
+function mix(a: number, b: number, wa: number): Float32Array {
+  const v = new Float32Array(D);
+  v[a] = wa;
+  v[b] = Math.sqrt(1 - wa * wa);
+  return v;
+}
+const ids = (hits: SearchHit[]) => hits.map((h) => h.photoId);
+const isInvalid = (e: unknown) => errorCode(e) === 'invalid_argument';
+
+describe('embedding codec', () => {
+  it('decodes fp16 exactly for representable values and specials', () => {
+    assert.equal(f16ToF32(0x3c00), 1);
+    assert.equal(f16ToF32(0xc000), -2);
+    assert.equal(f16ToF32(0x0001), 2 ** -24);
+    assert.equal(f16ToF32(0x7c00), Infinity);
+    assert.ok(Number.isNaN(f16ToF32(0x7e00)));
+    const x = new Float32Array([0, 0.5, -0.25, 1 / 3, 1e-6, 65504]);
+    const back = decodeF16(encodeF16(x));
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(back[i] - x[i]) <= Math.abs(x[i]) * 2 ** -11 + 2 ** -25);
+  });
+
+  it('rejects NaN and bad lengths', () => {
+    assert.throws(() => encodeF16(new Float32Array([1, NaN])), isInvalid);
+    assert.throws(() => quantizeInt8(new Float32Array(255)), isInvalid);
+  });
+
+  it('reports the dot-product error of fp16 and int8 vs float32 on random unit vectors', () => {
+    const r = rng(1);
+    const photos = unitRows(r, 2000);
+    const texts = unitRows(r, 50);
+    const f16 = decodeF16(encodeF16(photos));
+    const i8 = dequantizeInt8(quantizeInt8(photos));
+    let e16 = 0, e8 = 0;
+    for (let t = 0; t < 50; t++) {
+      for (let p = 0; p < 2000; p++) {
+        let a = 0, b = 0, c = 0;
+        for (let j = 0; j < D; j++) {
+          const x = texts[t * D + j];
+          a += photos[p * D + j] * x; b += f16[p * D + j] * x; c += i8[p * D + j] * x;
+        }
+        e16 = Math.max(e16, Math.abs(a - b));
+        e8 = Math.max(e8, Math.abs(a - c));
+      }
+    }
+    console.log(`# max |Δdot| vs f32 over 100k pairs: fp16 ${e16.toExponential(2)}, int8 ${e8.toExponential(2)}; bytes/photo f32 ${bytesPerPhoto('f32')}, fp16 ${bytesPerPhoto('f16')}, int8 ${bytesPerPhoto('int8')}`);
+    assert.ok(e16 < 2e-3, `fp16 error ${e16}`);
+    assert.ok(e8 < 1e-2, `int8 error ${e8}`);
+  });
+});
+
+describe('VectorIndex with known embeddings', () => {
+  // Text = e0. Photo p's special vector has dot 0.9, 0.7, 0.5, 0.3 with e0; the other 31 vectors are e200 (dot 0).
+  const build = (storage: 'f32' | 'int8') => {
+    const idx = new VectorIndex({ storage, capacity: 2 });
+    idx.add(10, photo(mix(0, 1, 0.5)));
+    idx.add(11, photo(mix(0, 2, 0.9)));
+    idx.add(12, photo(mix(0, 3, 0.3)));
+    idx.add(13, photo(mix(0, 4, 0.7)));
+    idx.add(14, photo(basis(5), basis(6))); // unrelated
+    return idx;
+  };
+  for (const storage of ['f32', 'int8'] as const) {
+    it(`${storage}: ranks by the max over query vectors`, () => {
+      const idx = build(storage);
+      const hits = idx.search(basis(0), { limit: 3 });
+      assert.deepEqual(ids(hits), [11, 13, 10]);
+      assert.ok(Math.abs(hits[0].score - 0.9) < 5e-3);
+      assert.deepEqual(ids(idx.search(basis(0), { limit: 10 })), [11, 13, 10, 12, 14]);
+      // The max picks the best vector: text e200 matches all but photo 14 at 1.0.
+      assert.deepEqual(ids(idx.search(basis(200), { limit: 4 })).sort(), [10, 11, 12, 13]);
+    });
+  }
+
+  it('combines filters, and replaces/removes photos', () => {
+    const idx = build('f32');
+    const even = (id: number) => id % 2 === 0;
+    assert.deepEqual(ids(idx.search(basis(0), { limit: 5, filter: even })), [10, 12, 14]);
+    const both = (id: number) => even(id) && id !== 10;
+    assert.deepEqual(ids(idx.search(basis(0), { limit: 5, filter: both })), [12, 14]);
+    assert.deepEqual(idx.search(basis(0), { limit: 5, filter: () => false }), []);
+    idx.add(12, photo(mix(0, 3, 0.95))); // upsert
+    assert.equal(idx.size, 5);
+    assert.deepEqual(ids(idx.search(basis(0), { limit: 2 })), [12, 11]);
+    assert.equal(idx.remove(11), true);
+    assert.equal(idx.remove(11), false);
+    assert.deepEqual(ids(idx.search(basis(0), { limit: 5 })), [12, 13, 10, 14]);
+  });
+
+  it('moreLikeThis returns the nearest neighbours, never the photo itself', () => {
+    const r = rng(7);
+    const idx = new VectorIndex();
+    const centres = unitRows(r, 3);
+    // 3 clusters × 5 photos: each photo's vectors are its centre plus noise.
+    for (let p = 0; p < 15; p++) {
+      const c = Math.floor(p / 5);
+      const noise = unitRows(r, Q);
+      const v = new Float32Array(Q * D);
+      for (let q = 0; q < Q; q++) {
+        let n = 0;
+        for (let j = 0; j < D; j++) { const x = centres[c * D + j] + 0.6 * noise[q * D + j]; v[q * D + j] = x; n += x * x; }
+        for (let j = 0; j < D; j++) v[q * D + j] /= Math.sqrt(n);
+      }
+      idx.add(p, v);
+    }
+    for (let p = 0; p < 15; p++) {
+      const hits = idx.moreLikeThis(p, 4);
+      const cluster = Math.floor(p / 5);
+      assert.deepEqual(ids(hits).sort((a, b) => a - b), [0, 1, 2, 3, 4].map((i) => cluster * 5 + i).filter((i) => i !== p));
+    }
+    assert.deepEqual(ids(idx.moreLikeThis(0, 10, (id) => id >= 10)).length, 5);
+    assert.throws(() => idx.moreLikeThis(99, 3), isInvalid);
+  });
+
+  it('rejects bad input with invalid_argument', () => {
+    const idx = build('f32');
+    assert.throws(() => idx.search(new Float32Array(255), { limit: 1 }), isInvalid);
+    assert.throws(() => idx.search(basis(0, NaN), { limit: 1 }), isInvalid);
+    assert.throws(() => idx.search(basis(0), { limit: 0 }), isInvalid);
+    assert.throws(() => idx.search(basis(0), { limit: 1, candidates: 0 }), isInvalid);
+    assert.throws(() => idx.add(1, new Float32Array(D)), isInvalid);
+    const bad = photo(basis(0));
+    bad[5] = Infinity;
+    assert.throws(() => idx.add(1, bad), isInvalid);
+    assert.throws(() => idx.add(1.5, photo(basis(0))), isInvalid);
+  });
+});
+
+describe('VectorIndex on a random set', () => {
+  const r = rng(42);
+  const N = 1500;
+  const data: Float32Array[] = [];
+  for (let p = 0; p < N; p++) data.push(unitRows(r, Q));
+  const f32 = new VectorIndex({ capacity: N });
+  const i8 = new VectorIndex({ storage: 'int8', capacity: N });
+  const f16 = new VectorIndex({ capacity: N });
+  for (let p = 0; p < N; p++) {
+    f32.add(p, data[p]);
+    i8.add(p, data[p]);
+    f16.add(p, decodeF16(encodeF16(data[p])));
+  }
+  const texts = unitRows(r, 20);
+  const text = (t: number) => texts.subarray(t * D, (t + 1) * D);
+
+  it('pruned search equals a brute-force scan', () => {
+    for (let t = 0; t < 5; t++) {
+      const brute = Array.from({ length: N }, (_, p) => ({ photoId: p, score: f32.exactScore(p, text(t)) }))
+        .sort((a, b) => b.score - a.score || a.photoId - b.photoId).slice(0, 10);
+      const hits = f32.search(text(t), { limit: 10 });
+      assert.deepEqual(ids(hits), ids(brute));
+      for (let i = 0; i < 10; i++) assert.ok(Math.abs(hits[i].score - brute[i].score) < 1e-6);
+    }
+  });
+
+  it('int8 and fp16 rankings agree with float32 (top-10 overlap)', () => {
+    let o8 = 0, o16 = 0, oApprox = 0;
+    for (let t = 0; t < 20; t++) {
+      const ref = new Set(ids(f32.search(text(t), { limit: 10 })));
+      o8 += ids(i8.search(text(t), { limit: 10 })).filter((id) => ref.has(id)).length;
+      o16 += ids(f16.search(text(t), { limit: 10 })).filter((id) => ref.has(id)).length;
+      oApprox += ids(f32.search(text(t), { limit: 10, candidates: 300 })).filter((id) => ref.has(id)).length;
+    }
+    console.log(`# top-10 overlap with f32 over 20 queries × ${N} random photos: int8 ${(o8 / 200 * 100).toFixed(1)}%, fp16 ${(o16 / 200 * 100).toFixed(1)}%, approx(candidates=300) ${(oApprox / 200 * 100).toFixed(1)}%`);
+    assert.ok(o8 / 200 >= 0.9, `int8 overlap ${o8 / 200}`);
+    assert.ok(o16 / 200 >= 0.98, `fp16 overlap ${o16 / 200}`);
+  });
+});
