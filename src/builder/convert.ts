@@ -25,7 +25,7 @@ export interface ConvertOptions extends QuantSettings {
 
 const TOKENIZER_FILES = [
   'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
-  'special_tokens_map.json', 'added_tokens.json', 'processor_config.json',
+  'special_tokens_map.json', 'added_tokens.json', 'processor_config.json', 'vocab.txt',
 ];
 const OPSETS = { '': 17, 'com.microsoft': 1 };
 
@@ -64,7 +64,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       let dataHash: string;
       try {
         const g = new GraphBuilder(`blip2_${part.name}`, data);
-        part.build({ g, src, quant: plan[part.name], headQuant: part.name === 'decoder' ? plan.lmHead : undefined, embedFp16: plan.embeddingsFp16 }, spec);
+        part.build({ g, src, quant: plan[part.role], headQuant: part.role === 'decoder' ? plan.lmHead : undefined, embedFp16: plan.embeddingsFp16 }, spec);
         const bytes = g.serialize(OPSETS);
         await writeFile(join(tmp, file), bytes);
         files[file] = { sha256: sha256(bytes), bytes: bytes.byteLength };
@@ -90,7 +90,11 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       throw new AppError('checkpoint_invalid', `preprocessor size ${preprocess.width}x${preprocess.height} does not match the vision encoder's ${spec.vision.imageSize}px input`, { file: join(checkpointDir, 'preprocessor_config.json') });
     }
     const generation = await generationDefaults(checkpointDir);
-    const eos = generation.eos ?? spec.language.eos;
+    const eos = generation.eos ?? spec.tokens.eos;
+    const roles = [...new Set(family.parts.map((p) => p.role))];
+    const quantParts: ModelManifest['quantization']['parts'] = {};
+    for (const r of roles) quantParts[r] = plan[r] ?? null;
+    if (roles.includes('decoder')) quantParts.lmHead = plan.lmHead ?? null;
     const manifest: ModelManifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -100,18 +104,20 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       source: { checkpoint: basename(resolve(checkpointDir)), configSha256: sha256(cfgBytes) },
       quantization: {
         weights: quant,
-        parts: { vision: plan.vision ?? null, qformer: plan.qformer ?? null, decoder: plan.decoder ?? null, lmHead: plan.lmHead ?? null },
+        parts: quantParts,
         embeddings: plan.embeddingsFp16 ? 'fp16' : 'fp32',
         note: quant === 'fp32'
           ? 'all weights float32 (F16/BF16 checkpoints are widened)'
           : 'weight-only block quantization (com.microsoft::MatMulNBits) of the projection matrices listed in parts; token embedding table float16; position embeddings, norms and biases float32',
       },
       shapes: {
-        vision: { ...spec.vision }, qformer: { ...spec.qformer }, language: { ...spec.language },
+        vision: { ...spec.vision }, qformer: { ...spec.qformer },
+        ...(spec.language ? { language: { ...spec.language } } : {}),
+        ...(spec.retrieval ? { retrieval: { ...spec.retrieval } } : {}),
         imageSize: spec.vision.imageSize, queries: spec.qformer.queries,
       },
       tokens: {
-        bos: generation.bos ?? spec.language.bos, eos, pad: generation.pad ?? spec.language.pad,
+        bos: generation.bos ?? spec.tokens.bos, eos, pad: generation.pad ?? spec.tokens.pad,
         ...(typeof cfg.image_token_index === 'number' ? { imageToken: cfg.image_token_index } : {}),
       },
       preprocess,

@@ -38,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         onProgress: (e) => e.part && process.stderr.write(`building ${e.part} graph…\n`),
       });
       const l = m.shapes.language;
-      process.stdout.write(`converted ${m.architecture} (${l.type}, ${l.layers} layers, vocab ${l.vocabRows}, ${m.quantization.weights}) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+      const what = l ? `${l.type}, ${l.layers} layers, vocab ${l.vocabRows}` : `retrieval, ${m.shapes.retrieval?.embedDim}-d embeddings`;
+      process.stdout.write(`converted ${m.architecture} (${what}, ${m.quantization.weights}) to ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     });
 
   addGenerationFlags(

@@ -1,5 +1,6 @@
 // The manifest (model.json) a converted model folder carries: what it is, its shapes, tokens,
 // preprocessing, generation defaults, and a checksum of every file. Shared by builder and runtime.
+// Kinds: 'blip2-opt' (captioning / VQA with OPT) and 'blip2-itm' (image-text retrieval).
 import { z } from 'zod';
 
 export const MANIFEST_FILE = 'model.json';
@@ -16,7 +17,7 @@ const Graph = z.object({ file: z.string(), data: z.string().optional() });
 export const ManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  kind: z.enum(['blip2-opt']),
+  kind: z.enum(['blip2-opt', 'blip2-itm']),
   architecture: z.string(),
   createdAt: z.string(),
   source: z.object({ checkpoint: z.string(), configSha256: z.string() }),
@@ -29,10 +30,15 @@ export const ManifestSchema = z.object({
   shapes: z.object({
     vision: z.record(z.string(), z.unknown()),
     qformer: z.record(z.string(), z.unknown()),
+    /** The language model (captioning kinds only). */
     language: z.object({
       type: z.string(), hidden: z.number().int(), layers: z.number().int(), heads: z.number().int(),
       headDim: z.number().int(), vocabRows: z.number().int(), maxPositions: z.number().int(),
-    }).loose(),
+    }).loose().optional(),
+    /** The retrieval heads and Q-Former text embeddings ('blip2-itm' only). */
+    retrieval: z.object({
+      embedDim: z.number().int(), vocabRows: z.number().int(), maxPositions: z.number().int(),
+    }).loose().optional(),
     imageSize: z.number().int(),
     queries: z.number().int(),
   }),
@@ -43,7 +49,8 @@ export const ManifestSchema = z.object({
     rescaleFactor: z.number(), doResize: z.boolean(), doRescale: z.boolean(), doNormalize: z.boolean(),
   }),
   generation: z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.number())])),
-  graphs: z.object({ vision: Graph, qformer: Graph, decoder: Graph }),
+  /** 'blip2-opt': vision, qformer, decoder. 'blip2-itm': vision, image-embeds, text-embeds, itm. */
+  graphs: z.record(z.string(), Graph),
   tokenizer: z.array(z.string()),
   files: z.record(z.string(), FileEntry),
 });

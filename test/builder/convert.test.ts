@@ -45,7 +45,7 @@ describe('convert', () => {
     const m = await convertCheckpoint(fixturePath('opt'), out);
     assert.equal(m.kind, 'blip2-opt');
     assert.equal(m.shapes.queries, 8);
-    assert.equal(m.shapes.language.vocabRows, 50272);
+    assert.equal(m.shapes.language?.vocabRows, 50272);
     assert.deepEqual(m.tokens.eos, [2]);
     assert.ok(m.tokenizer.includes('vocab.json'));
     const read = await readManifest(out);

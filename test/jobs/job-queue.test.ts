@@ -211,6 +211,8 @@ describe('JobQueue', () => {
       await new Promise((go) => process.stdin.once('data', go));
       const done = [];
       for (let job; (job = q.claimNext(process.argv[3])); ) {
+        // A job takes time (inference): without it, one child can drain 300 jobs before the others run.
+        await new Promise((r) => setTimeout(r, 3));
         if (q.complete(job.id, () => cat.addAiCaption(job.photoId, { text: 'by ' + process.argv[3], modelId: 'm' }))) done.push(job.id);
       }
       cat.close();

@@ -9,13 +9,20 @@ const P = 'qformer.';
 
 export function buildQFormer(ctx: Ctx, q: QFormerSpec, v: VisionSpec, lmHidden: number): void {
   const { g } = ctx;
+  const x = buildQueryOutput(ctx, q, v);
+  const proj = linear(ctx, x, 'language_projection', '/language_projection');
+  g.bindOutput(proj, 'language_projection', FLOAT, ['batch', q.queries, lmHidden]);
+}
+
+/** image_embeds input → the learned queries through every layer; binds and returns `query_output` [B,Q,Dq]. */
+export function buildQueryOutput(ctx: Ctx, q: QFormerSpec, v: VisionSpec): string {
+  const { g } = ctx;
   const image = g.input('image_embeds', FLOAT, ['batch', v.tokens, v.hidden]);
   const queries = expandToBatch(ctx, param(ctx, 'query_tokens'), image, [q.queries, q.hidden], '/qformer/queries');
   let x = layerNorm(ctx, queries, `${P}layernorm`, q.eps, '/qformer/layernorm');
   for (let i = 0; i < q.layers; i++) x = qformerQueryLayer(ctx, q, x, image, i);
   g.bindOutput(x, 'query_output', FLOAT, ['batch', q.queries, q.hidden]);
-  const proj = linear(ctx, x, 'language_projection', '/language_projection');
-  g.bindOutput(proj, 'language_projection', FLOAT, ['batch', q.queries, lmHidden]);
+  return x;
 }
 
 /** BERT attention block: LN(dense(attn(Q from x, K/V from kv)) + x). */

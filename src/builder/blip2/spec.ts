@@ -20,6 +20,7 @@ const ConfigSchema = z.looseObject({
     num_attention_heads: int.positive().optional(),
     layer_norm_eps: num.optional(),
     cross_attention_frequency: int.positive().optional(),
+    pad_token_id: int.nullable().optional(),
   }).optional(),
   text_config: z.looseObject({
     model_type: z.string().optional(),
@@ -129,4 +130,26 @@ export function optSpec(src: TensorSource, cfg: Blip2Config, file: string): Lang
     vocabRows, maxPositions: src.shape(`${OPT}embed_positions.weight`)[0] - 2,
     eps: t.layer_norm_eps ?? 1e-5, bos: t.bos_token_id ?? 2, eos: Array.isArray(eos) ? eos : [eos], pad: t.pad_token_id ?? 1,
   };
+}
+
+/** The retrieval heads and the Q-Former's own text embeddings (Blip2ForImageTextRetrieval). */
+export interface RetrievalSpec {
+  /** Width of the shared image-text space (vision_projection / text_projection rows). */
+  embedDim: number;
+  vocabRows: number; maxPositions: number; textIntermediate: number;
+}
+
+export function retrievalSpec(src: TensorSource, q: QFormerSpec, file: string): RetrievalSpec {
+  const [vocabRows, wordDim] = src.shape('embeddings.word_embeddings.weight');
+  const [maxPositions, posDim] = src.shape('embeddings.position_embeddings.weight');
+  const [embedDim, visIn] = src.shape('vision_projection.weight');
+  const [textOut, textIn] = src.shape('text_projection.weight');
+  const [classes, itmIn] = src.shape('itm_head.weight');
+  const bad = (what: string) => { throw new AppError('checkpoint_invalid', what, { file }); };
+  if ([wordDim, posDim, visIn, textIn, itmIn].some((d) => d !== q.hidden)) bad(`retrieval embeddings and heads must be ${q.hidden} wide (the Q-Former's hidden size)`);
+  if (textOut !== embedDim) bad(`text_projection gives ${textOut} values but vision_projection ${embedDim}`);
+  if (classes !== 2) bad(`itm_head has ${classes} outputs, expected 2 (no match / match)`);
+  const textIntermediate = src.shape('qformer.encoder.layer.0.intermediate.dense.weight')[0];
+  for (let i = 0; i < q.layers; i++) src.shape(`qformer.encoder.layer.${i}.output.dense.weight`); // names the first missing text FFN
+  return { embedDim, vocabRows, maxPositions, textIntermediate };
 }

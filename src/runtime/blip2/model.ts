@@ -44,6 +44,9 @@ export class Blip2Model {
 
   static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Model> {
     const manifest = await readManifest(dir);
+    if (manifest.kind !== 'blip2-opt' || !manifest.shapes.language) {
+      throw new AppError('model_invalid', `this is a "${manifest.kind}" model folder, not a captioning model (blip2-opt)`, { file: dir });
+    }
     const tokenizer = await loadOptTokenizer(dir);
     const [vision, qformer, decoder] = await Promise.all(
       (['vision', 'qformer', 'decoder'] as const).map((k) => {
@@ -97,12 +100,12 @@ export class Blip2Model {
 
   /** First-step logits after the prompt (one forward pass), for parity checks and scoring. */
   async firstStepLogits(enc: ImageEncoding, promptIds: readonly number[]): Promise<Float32Array> {
-    return new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language, enc.prefix, promptIds).prefill();
+    return new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language!, enc.prefix, promptIds).prefill();
   }
 
   async generate(enc: ImageEncoding, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedText> {
     const defaults = this.manifest.generation as GenerateOptions;
-    const stepper = new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language, enc.prefix, promptIds);
+    const stepper = new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language!, enc.prefix, promptIds);
     const result = await generate(stepper, { ...defaults, ...options, eosTokenId: this.manifest.tokens.eos });
     return { ...result, text: this.decode(result.tokenIds) };
   }

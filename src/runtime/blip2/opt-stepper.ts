@@ -6,7 +6,7 @@ import type { DecoderStepper } from '../generation/types.ts';
 import { floatTensor, int64Tensor, ort, run } from '../session.ts';
 import { type CacheReorder, isIdentity } from './cache-reorder.ts';
 
-type Lang = ModelManifest['shapes']['language'];
+type Lang = NonNullable<ModelManifest['shapes']['language']>;
 
 export class OptDecoderStepper implements DecoderStepper {
   readonly vocabSize: number;
