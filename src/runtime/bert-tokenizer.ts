@@ -4,12 +4,11 @@
 // (BertNormalizer, BertPreTokenizer, WordPiece `##`, TemplateProcessing `[CLS] $A [SEP]`).
 // encode() truncates on the right to maxLength *including* [CLS]/[SEP], as HF's
 // `tokenizer(text, truncation=True, max_length=32)` does. No tokenizer files → null.
-import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AppError } from '../shared/errors.ts';
+import { type Json, exists, readJsonObject, readText } from './tokenizer-files.ts';
 
-type Json = Record<string, unknown>;
 
 export interface BertEncoding {
   ids: number[];
@@ -179,30 +178,4 @@ async function readConfig(dir: string): Promise<Json> {
     config.added_tokens_decoder = decl;
   }
   return config;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
-}
-
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new AppError('model_invalid', `cannot read tokenizer file: ${(cause as Error).message}`, { file, cause });
-  }
-}
-
-async function readJsonObject(file: string): Promise<Json> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readText(file));
-  } catch (cause) {
-    if (cause instanceof AppError) throw cause;
-    throw new AppError('model_invalid', `tokenizer file is not valid JSON: ${(cause as Error).message}`, { file, cause });
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new AppError('model_invalid', 'tokenizer file does not hold a JSON object', { file });
-  }
-  return json as Json;
 }

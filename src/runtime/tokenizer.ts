@@ -2,10 +2,10 @@
 // A checkpoint's own tokenizer.json is used as is; without one, vocab.json + merges.txt are converted in
 // memory the way transformers converts a slow GPT2Tokenizer to a fast one. No tokenizer files → null,
 // so a checkpoint without them still runs on raw token ids.
-import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AppError } from '../shared/errors.ts';
+import { type Json, exists, readJsonObject, readText } from './tokenizer-files.ts';
 
 export interface TextTokenizer {
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
@@ -14,7 +14,6 @@ export interface TextTokenizer {
   tokenToId(token: string): number | undefined;
 }
 
-type Json = Record<string, unknown>;
 
 /** tokenizer.json object plus the tokenizer_config object to hand to the library. */
 export interface TokenizerSource {
@@ -218,30 +217,4 @@ function parseMerges(text: string, file: string): [string, string][] {
     merges.push([parts[0], parts[1]]);
   }
   return merges;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
-}
-
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (cause) {
-    throw new AppError('model_invalid', `cannot read tokenizer file: ${(cause as Error).message}`, { file, cause });
-  }
-}
-
-async function readJsonObject(file: string): Promise<Json> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readText(file));
-  } catch (cause) {
-    if (cause instanceof AppError) throw cause;
-    throw new AppError('model_invalid', `tokenizer file is not valid JSON: ${(cause as Error).message}`, { file, cause });
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new AppError('model_invalid', 'tokenizer file does not hold a JSON object', { file });
-  }
-  return json as Json;
 }
