@@ -7,6 +7,7 @@ import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
 import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds, sessionSettings } from './generation-flags.ts';
 import { Progress } from './progress.ts';
 import { addLibraryCommands } from './library-commands.ts';
+import { addRetrievalCommands } from './retrieval-commands.ts';
 
 interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
 
@@ -77,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   addLibraryCommands(program);
+  addRetrievalCommands(program);
 
   try {
     await program.parseAsync(argv);

@@ -112,7 +112,7 @@ function createBertTokenizer(tokenizerJson: Json, config: Json, file: string): B
         throw new AppError('invalid_argument', `maxLength must be an integer ≥ 2 (room for [CLS] and [SEP]), got ${maxLength}`);
       }
       // Truncate the content first, then add the specials, so [SEP] survives (HF's "longest_first" on one sequence).
-      const body = tok.encode(text, { add_special_tokens: false }).ids.slice(0, maxLength - 2);
+      const body = tok.encode(clipText(text, maxLength), { add_special_tokens: false }).ids.slice(0, maxLength - 2);
       const ids = [specialIds.cls, ...body, specialIds.sep];
       const attentionMask = ids.map(() => 1);
       const padTo = opts?.padTo;
@@ -178,4 +178,16 @@ async function readConfig(dir: string): Promise<Json> {
     config.added_tokens_decoder = decl;
   }
   return config;
+}
+
+/**
+ * Only the first maxLength tokens survive truncation, and a WordPiece token never spans more than a
+ * word of ≤100 characters, so text past (maxLength × 128) characters cannot change the result when it
+ * is ordinary prose. Cutting it keeps huge inputs (a pasted document as a search query) cheap.
+ */
+function clipText(text: string, maxLength: number): string {
+  const limit = Math.max(maxLength, 2) * 128;
+  if (text.length <= limit) return text;
+  const cut = text.lastIndexOf(' ', limit);
+  return text.slice(0, cut > limit / 2 ? cut : limit);
 }
