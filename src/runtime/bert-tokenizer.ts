@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AppError } from '../shared/errors.ts';
-import { type Json, exists, readJsonObject, readText } from './tokenizer-files.ts';
+import { type Json, exists, readConfig, readJsonObject, readText, specialList, tokenContent } from './tokenizer-files.ts';
 
 
 export interface BertEncoding {
@@ -146,39 +146,7 @@ function declaredAddedTokens(config: Json): DeclaredToken[] {
   return out.sort((a, b) => a.id - b.id);
 }
 
-function tokenContent(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return undefined;
-}
 
-function specialList(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(tokenContent).filter((c): c is string => c !== undefined) : [];
-}
-
-/** tokenizer_config.json, with special tokens it lacks taken from special_tokens_map.json, and
- *  added_tokens.json folded into added_tokens_decoder when the config has none. */
-async function readConfig(dir: string): Promise<Json> {
-  const cfgFile = join(dir, 'tokenizer_config.json');
-  const config: Json = (await exists(cfgFile)) ? await readJsonObject(cfgFile) : {};
-  const mapFile = join(dir, 'special_tokens_map.json');
-  if (await exists(mapFile)) {
-    const map = await readJsonObject(mapFile);
-    for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'cls_token', 'sep_token', 'mask_token', 'additional_special_tokens']) {
-      if (config[key] === undefined && map[key] !== undefined) config[key] = map[key];
-    }
-  }
-  const addedFile = join(dir, 'added_tokens.json');
-  if (config.added_tokens_decoder === undefined && (await exists(addedFile))) {
-    const added = await readJsonObject(addedFile);
-    const decl: Json = {};
-    for (const [content, id] of Object.entries(added)) {
-      if (Number.isInteger(id)) decl[String(id)] = { content, special: true, normalized: false };
-    }
-    config.added_tokens_decoder = decl;
-  }
-  return config;
-}
 
 /**
  * Only the first maxLength tokens survive truncation, and a WordPiece token never spans more than a

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AppError } from '../shared/errors.ts';
-import { type Json, exists, readJsonObject, readText } from './tokenizer-files.ts';
+import { type Json, exists, readConfig, readJsonObject, readText, specialList, tokenContent } from './tokenizer-files.ts';
 
 export interface TextTokenizer {
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
@@ -170,30 +170,7 @@ function declaredAddedTokens(config: Json, vocab: Record<string, number>): Decla
   return out.sort((a, b) => a.id - b.id);
 }
 
-/** A special token given as a string or as a serialized AddedToken object. */
-function tokenContent(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return undefined;
-}
 
-function specialList(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(tokenContent).filter((c): c is string => c !== undefined) : [];
-}
-
-/** tokenizer_config.json, with special tokens it lacks taken from special_tokens_map.json. */
-async function readConfig(dir: string): Promise<Json> {
-  const cfgFile = join(dir, 'tokenizer_config.json');
-  const mapFile = join(dir, 'special_tokens_map.json');
-  const config: Json = (await exists(cfgFile)) ? await readJsonObject(cfgFile) : {};
-  if (await exists(mapFile)) {
-    const map = await readJsonObject(mapFile);
-    for (const key of [...SPECIAL_KEYS, 'additional_special_tokens']) {
-      if (config[key] === undefined && map[key] !== undefined) config[key] = map[key];
-    }
-  }
-  return config;
-}
 
 function parseVocab(json: Json, file: string): Record<string, number> {
   const vocab: Record<string, number> = Object.create(null);
