@@ -60,24 +60,20 @@ export function addUserTag(ctx: Ctx, photoId: number, label: string): Tag {
 
 /** Accepts a suggestion (keeping its provenance and score); an unknown label is added as the user's. */
 export function acceptTag(ctx: Ctx, photoId: number, label: string): Tag {
-  const clean = cleanLabel(label);
-  return immediate(ctx.db, () => {
-    requireRow(ctx, 'photos', photoId);
-    const existing = find(ctx, photoId, clean);
-    if (!existing) return insert(ctx, photoId, clean, 'user', null, 'accepted');
-    stmt(ctx.db, `UPDATE tags SET state = 'accepted' WHERE photo_id = ? AND label = ?`).run(photoId, clean);
-    return find(ctx, photoId, clean)!;
-  });
+  return setState(ctx, photoId, label, 'accepted');
 }
 
 /** Rejects a label; rejecting one the model has not suggested yet pre-empts it. */
 export function rejectTag(ctx: Ctx, photoId: number, label: string): Tag {
+  return setState(ctx, photoId, label, 'rejected');
+}
+
+function setState(ctx: Ctx, photoId: number, label: string, state: 'accepted' | 'rejected'): Tag {
   const clean = cleanLabel(label);
   return immediate(ctx.db, () => {
     requireRow(ctx, 'photos', photoId);
-    const existing = find(ctx, photoId, clean);
-    if (!existing) return insert(ctx, photoId, clean, 'user', null, 'rejected');
-    stmt(ctx.db, `UPDATE tags SET state = 'rejected' WHERE photo_id = ? AND label = ?`).run(photoId, clean);
+    if (!find(ctx, photoId, clean)) return insert(ctx, photoId, clean, 'user', null, state);
+    stmt(ctx.db, `UPDATE tags SET state = ? WHERE photo_id = ? AND label = ?`).run(state, photoId, clean);
     return find(ctx, photoId, clean)!;
   });
 }
