@@ -99,40 +99,6 @@ export function add(ctx: Ctx, a: string, b: string, name: string): string {
   return ctx.g.op('Add', [a, b], { name: `${name}/Add` });
 }
 
-/** [B, S, heads*dim] → [B, heads, S, dim] */
-export function splitHeads(ctx: Ctx, x: string, heads: number, dim: number, name: string): string {
-  const r = ctx.g.op('Reshape', [x, ctx.g.ints([0, 0, heads, dim])], { name: `${name}/Reshape` });
-  return ctx.g.op('Transpose', [r], { name: `${name}/Transpose`, attrs: { perm: [0, 2, 1, 3] } });
-}
-
-/** [B, heads, S, dim] → [B, S, heads*dim] */
-export function mergeHeads(ctx: Ctx, x: string, hidden: number, name: string): string {
-  const t = ctx.g.op('Transpose', [x], { name: `${name}/Transpose`, attrs: { perm: [0, 2, 1, 3] } });
-  return ctx.g.op('Reshape', [t, ctx.g.ints([0, 0, hidden])], { name: `${name}/Reshape` });
-}
-
-/**
- * Scaled dot-product attention on split heads:
- *   q ─┐
- *      MatMul(q, kᵀ) ─ Mul(scale) ─ Add(bias?) ─ Softmax ─ MatMul(·, v) ─▶ [B, h, Sq, d]
- *   k ─┘                                                        v ─┘
- */
-export function attention(
-  ctx: Ctx,
-  q: string,
-  k: string,
-  v: string,
-  opts: { scale: number; bias?: string; name: string },
-): string {
-  const { g } = ctx;
-  const kt = g.op('Transpose', [k], { name: `${opts.name}/k/Transpose`, attrs: { perm: [0, 1, 3, 2] } });
-  let s = g.op('MatMul', [q, kt], { name: `${opts.name}/qk/MatMul` });
-  if (opts.scale !== 1) s = g.op('Mul', [s, g.floats([opts.scale], [])], { name: `${opts.name}/scale/Mul` });
-  if (opts.bias) s = g.op('Add', [s, opts.bias], { name: `${opts.name}/bias/Add` });
-  const p = g.op('Softmax', [s], { name: `${opts.name}/Softmax`, attrs: { axis: -1 } });
-  return g.op('MatMul', [p, v], { name: `${opts.name}/pv/MatMul` });
-}
-
 /** Broadcasts a [1, n, d] parameter to the batch of `like` ([B, ...]). */
 export function expandToBatch(ctx: Ctx, paramName: string, like: string, rest: number[], name: string): string {
   const { g } = ctx;
