@@ -54,7 +54,7 @@ describe('opening the catalog file', () => {
     assert.equal(cat.db.pragma('synchronous', { simple: true }), 1); // NORMAL
     assert.ok((cat.db.pragma('busy_timeout', { simple: true }) as number) > 0);
     const tables = (cat.db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    assert.deepEqual(tables, ['captions', 'folders', 'jobs', 'photo_files', 'photos', 'tags']);
+    assert.deepEqual(tables, ['captions', 'embeddings', 'folders', 'jobs', 'photo_files', 'photos', 'settings', 'tags', 'text_embeddings', 'vocabulary']);
     assert.equal(cat.integrityCheck(), 'ok');
     cat.close();
     cat.close(); // closing twice is harmless

@@ -100,7 +100,47 @@ CREATE INDEX jobs_by_photo ON jobs (photo_id, kind, state);
 PRAGMA application_id = ${APPLICATION_ID};
 `;
 
-export const migrations: readonly Migration[] = [{ description: 'initial schema', up: V1 }];
+// Retrieval (issue 5): one embedding per photo and retrieval model (32 query vectors × 256, stored as
+// fp16 or int8 with per-vector scales), app settings as JSON values, the user's own tag vocabulary
+// entries, and cached text embeddings (tag prompts, queries) per model so they are computed once.
+const V2 = /* sql */ `
+CREATE TABLE embeddings (
+  photo_id   INTEGER NOT NULL REFERENCES photos (id) ON DELETE CASCADE,
+  model_id   TEXT    NOT NULL,
+  storage    TEXT    NOT NULL CHECK (storage IN ('f16', 'int8')),
+  queries    INTEGER NOT NULL CHECK (queries > 0),
+  dim        INTEGER NOT NULL CHECK (dim > 0),
+  data       BLOB    NOT NULL,
+  scales     BLOB,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (photo_id, model_id)
+) STRICT;
+CREATE INDEX embeddings_by_model ON embeddings (model_id);
+
+CREATE TABLE settings (
+  key   TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL CHECK (json_valid(value))
+) STRICT;
+
+CREATE TABLE vocabulary (
+  label      TEXT    NOT NULL PRIMARY KEY COLLATE NOCASE,
+  prompt     TEXT    NOT NULL,
+  category   TEXT,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE text_embeddings (
+  model_id TEXT NOT NULL,
+  text     TEXT NOT NULL,
+  vector   BLOB NOT NULL,
+  PRIMARY KEY (model_id, text)
+) STRICT;
+`;
+
+export const migrations: readonly Migration[] = [
+  { description: 'initial schema', up: V1 },
+  { description: 'embeddings, settings, user vocabulary, text embedding cache', up: V2 },
+];
 
 /**
  * Brings the file at `file` up to `migrations.length`. Refuses a file written by a newer app (its
