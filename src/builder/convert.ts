@@ -12,6 +12,7 @@ import { ExternalDataWriter } from './onnx/external-data.ts';
 import { GraphBuilder } from './onnx/graph-builder.ts';
 import type { TensorSource } from './onnx/layers.ts';
 import { parseConfig } from './blip2/spec.ts';
+import { VisionHasher } from './blip2/vision-hash.ts';
 import { resolveFamily } from './registry.ts';
 import { type QuantSettings, quantPlan } from './quant-plan.ts';
 import { Checkpoint, readJsonFile } from './safetensors.ts';
@@ -52,7 +53,9 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    const src = tensorSource(ckpt);
+    const raw = tensorSource(ckpt);
+    const visionHash = new VisionHasher();
+    const src = visionHash.wrap(raw);
     const spec = family.spec(src, cfg, configPath);
     await mkdir(tmp, { recursive: true });
     const files: ModelManifest['files'] = {};
@@ -76,6 +79,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
     }
 
     opts.onProgress?.({ stage: 'metadata' });
+    const visionSha256 = visionHash.digest(raw, ckpt.names());
     const tokenizer: string[] = [];
     for (const name of TOKENIZER_FILES) {
       const from = join(checkpointDir, name);
@@ -101,7 +105,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
       kind: family.kind,
       architecture,
       createdAt: new Date().toISOString(),
-      source: { checkpoint: basename(resolve(checkpointDir)), configSha256: sha256(cfgBytes) },
+      source: { checkpoint: basename(resolve(checkpointDir)), configSha256: sha256(cfgBytes), ...(visionSha256 ? { visionSha256 } : {}) },
       quantization: {
         weights: quant,
         parts: quantParts,

@@ -1,12 +1,18 @@
 // InferenceHost: the parent's handle on the inference worker (modelled on VS Code's utility-process
 // host). It starts the worker through a pluggable Transport, turns requests into promises, streams
 // tokens, maps AbortSignal to `cancel`, and survives crashes: in-flight requests fail with
-// 'inference_failed', the worker is restarted (bounded, with backoff) and the last model reloaded.
+// 'inference_failed', the worker is restarted (bounded, with backoff) and the last models reloaded
+// (captioning and retrieval). Retrieval results (float vectors as base64) are checked for shape.
+import type { z } from 'zod';
 import { AppError, type ErrorCode, type ErrorData } from '../shared/errors.ts';
+import type { RetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import {
-  type CaptionOptions, type ChatTurnData, type GeneratedTextData, type HostMessage, type LogLevel, type ModelInfo,
-  type ParsedWorkerMessage, type SessionSettingsData, type WireGenerationOptions, WorkerMessageSchema, describeIssues,
+  AnalyzeResultSchema, type CaptionOptions, type ChatTurnData, type GeneratedTextData, type HostMessage,
+  type LogLevel, type ModelInfo, type ParsedWorkerMessage, ProbabilitiesResultSchema, type RetrievalModelInfo,
+  RetrievalModelInfoSchema, type SessionSettingsData, VectorsResultSchema, type WireGenerationOptions, WorkerMessageSchema,
+  describeIssues,
 } from './protocol.ts';
+import { HostRetrievalEncoder, decodeMatrix, splitRows, unexpectedAnswer } from './host-retrieval-encoder.ts';
 import { type Transport, type TransportFactory, type WorkerExit, forkTransport } from './transport.ts';
 
 export type ExitReason = 'crash' | 'killed' | 'shutdown';
@@ -44,6 +50,17 @@ export interface InferenceHostOptions {
   backoffMs?: number;
 }
 
+export interface AnalyzeResult {
+  caption?: GeneratedTextData;
+  /** L2-normalized query vectors [queries × embedDim], as embedImage gives them. */
+  features?: Float32Array;
+  /** Vision encoder runs the worker needed (1 when the two models share vision weights, 0 when cached). */
+  visionPasses: number;
+}
+
+/** Texts per embedTexts message (the protocol's bound); longer lists are sent in several. */
+const TEXTS_PER_MESSAGE = 2048;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: AppError) => void;
@@ -63,6 +80,9 @@ export class InferenceHost {
   private readonly pending = new Map<string, Pending>();
   private nextId = 1;
   private lastLoad: { modelDir: string; settings: SessionSettingsData } | undefined;
+  private lastRetrievalLoad: { modelDir: string; settings: SessionSettingsData } | undefined;
+  /** Shape of the loaded retrieval model's vectors, to check what the worker returns. */
+  private retrievalShape: { queries: number; embedDim: number } | undefined;
   private restartTimes: number[] = [];
   private restartTimer: { timer: NodeJS.Timeout; reject: (err: AppError) => void } | undefined;
   private stopping = false;
@@ -125,6 +145,59 @@ export class InferenceHost {
   async ask(imagePath: string, question: string, options: AskOptions = {}, call: CallOptions = {}): Promise<GeneratedTextData> {
     const { history, ...gen } = options;
     return this.call({ type: 'ask', imagePath, question, ...(history ? { history } : {}), options: gen }, call);
+  }
+
+  /** Loads (or replaces) the retrieval model beside the captioning model; reloaded after a restart too. */
+  async loadRetrieval(modelDir: string, settings: SessionSettingsData = {}): Promise<RetrievalModelInfo> {
+    const info = await this.callParsed({ type: 'loadRetrieval', modelDir, settings }, {}, RetrievalModelInfoSchema);
+    this.lastRetrievalLoad = { modelDir, settings };
+    this.retrievalShape = { queries: info.queries, embedDim: info.embedDim };
+    return info;
+  }
+
+  /** One L2-normalized [embedDim] vector per text; an empty text fails with 'invalid_argument'. */
+  async embedTexts(texts: readonly string[], call: CallOptions = {}): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (let i = 0; i === 0 || i < texts.length; i += TEXTS_PER_MESSAGE) {
+      const chunk = texts.slice(i, i + TEXTS_PER_MESSAGE);
+      const r = await this.callParsed({ type: 'embedTexts', texts: chunk }, call, VectorsResultSchema);
+      out.push(...splitRows(decodeMatrix(r.vectors, 'text vectors', chunk.length, this.retrievalShape?.embedDim), chunk.length));
+    }
+    return out;
+  }
+
+  /** The photo's L2-normalized query vectors [queries × embedDim]. */
+  async embedImage(imagePath: string, call: CallOptions = {}): Promise<Float32Array> {
+    const r = await this.callParsed({ type: 'embedImage', imagePath }, call, VectorsResultSchema);
+    return decodeMatrix(r.vectors, 'image features', this.retrievalShape?.queries, this.retrievalShape?.embedDim);
+  }
+
+  /** ITM P(match) of the photo with each text. */
+  async itm(imagePath: string, texts: readonly string[], call: CallOptions = {}): Promise<number[]> {
+    const r = await this.callParsed({ type: 'itm', imagePath, texts: [...texts] }, call, ProbabilitiesResultSchema);
+    if (r.probabilities.length !== texts.length) throw unexpectedAnswer(`${r.probabilities.length} probabilities for ${texts.length} texts`);
+    return r.probabilities;
+  }
+
+  /**
+   * A caption (tokens stream through onToken) and/or the retrieval features of one photo, decoded
+   * once and, when the two models share vision weights, through one vision pass.
+   */
+  async analyze(imagePath: string, opts: { caption?: CaptionOptions; embed?: boolean }, call: CallOptions = {}): Promise<AnalyzeResult> {
+    const request = { type: 'analyze' as const, imagePath, embed: opts.embed ?? false, ...(opts.caption ? { caption: opts.caption } : {}) };
+    const r = await this.callParsed(request, call, AnalyzeResultSchema);
+    if (request.embed !== !!r.features || !!opts.caption !== !!r.caption) throw unexpectedAnswer('the analysis lacks a part that was asked for');
+    const shape = this.retrievalShape;
+    return {
+      ...(r.caption ? { caption: r.caption } : {}),
+      ...(r.features ? { features: decodeMatrix(r.features, 'image features', shape?.queries, shape?.embedDim) } : {}),
+      visionPasses: r.visionPasses,
+    };
+  }
+
+  /** The RetrievalEncoder interface over this host's worker (search and tags use it like the in-process one). */
+  retrievalEncoder(info: RetrievalModelInfo): RetrievalEncoder {
+    return new HostRetrievalEncoder(this, info);
   }
 
   /** Asks the worker to finish (it cancels its work and releases the model), then kills it if it does not. */
@@ -250,14 +323,29 @@ export class InferenceHost {
 
   private async reload(): Promise<void> {
     const t = this.transport;
-    if (!this.lastLoad || !t) return;
-    try {
-      await this.send(t, { type: 'load', ...this.lastLoad }, {});
-    } catch (err) {
-      // A worker without a model still answers: the next request gets a clear model_missing error.
-      if (this.transport === t) this.emit('log', { level: 'error', message: `reloading ${this.lastLoad.modelDir} after a restart failed: ${(err as Error).message}` });
-      else throw err;
+    if (!t) return;
+    const loads = [
+      this.lastLoad && { type: 'load' as const, ...this.lastLoad },
+      this.lastRetrievalLoad && { type: 'loadRetrieval' as const, ...this.lastRetrievalLoad },
+    ];
+    for (const load of loads) {
+      if (!load) continue;
+      try {
+        await this.send(t, load, {});
+      } catch (err) {
+        // A worker without a model still answers: the next request gets a clear model_missing error.
+        if (this.transport === t) this.emit('log', { level: 'error', message: `reloading ${load.modelDir} after a restart failed: ${(err as Error).message}` });
+        else throw err;
+      }
     }
+  }
+
+  /** A request whose result must match `schema` (the worker's answer is data, checked like any). */
+  private async callParsed<S extends z.ZodType>(request: DistributiveOmit<HostMessage, 'id'>, call: CallOptions, schema: S): Promise<z.infer<S>> {
+    const value = await this.call<unknown>(request, call);
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw unexpectedAnswer(`${request.type} result: ${describeIssues(parsed.error)}`);
+    return parsed.data;
   }
 
   /** The transport of a worker that is ready, waiting through restarts in progress. */

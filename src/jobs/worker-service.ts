@@ -3,14 +3,17 @@
 // function. It validates every message, runs generation requests one at a time (one model, one set
 // of ONNX Runtime sessions), and handles `cancel` at once through an AbortController per request.
 // Every request ends in exactly one `result` or `error`; nothing a message contains can crash it.
-import { stat } from 'node:fs/promises';
+// It may hold a retrieval model beside the captioning model (worker-retrieval.ts: encodings, the
+// shared vision pass).
 import { AppError, toErrorData } from '../shared/errors.ts';
 import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/blip2/model.ts';
-import type { ExecutionProvider } from '../runtime/session.ts';
+import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 import {
-  type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo, type ParsedHostMessage,
-  WIRE_EXECUTION_PROVIDERS, type WorkerMessage, describeIssues, salvageId,
+  type AnalyzeResultData, type CaptionOptions, type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo,
+  type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
+  describeIssues, salvageId,
 } from './protocol.ts';
+import { ImageEncodings, type PhotoInput, RetrievalSlot, encodeMatrix, throwIfAborted } from './worker-retrieval.ts';
 
 // The wire list of providers must stay the runtime's list: a compile error here if they drift.
 type WireEP = (typeof WIRE_EXECUTION_PROVIDERS)[number];
@@ -28,17 +31,16 @@ type Job = Exclude<ParsedHostMessage, { type: 'cancel' } | { type: 'shutdown' }>
 interface Queued { job: Job; controller: AbortController }
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-/** Encodings kept for follow-up turns of a chat on the same photo (each holds the vision output). */
-const ENCODING_CACHE_SIZE = 4;
 
 export class WorkerService {
   private model: Blip2Model | null = null;
+  private retrieval: RetrievalSlot | null = null;
   private readonly queue: Queued[] = [];
   private running: Queued | null = null;
   private idle: Promise<void> = Promise.resolve();
   private closing = false;
-  /** Insertion-ordered map used as an LRU: key = path + mtime + size, so an edited photo is re-encoded. */
-  private readonly encodings = new Map<string, ImageEncoding>();
+  /** Vision outputs per photo version, reused by a chat's follow-up turns and by retrieval. */
+  private readonly encodings = new ImageEncodings();
 
   constructor(private readonly options: WorkerServiceOptions) {}
 
@@ -71,9 +73,11 @@ export class WorkerService {
     for (const q of this.queue.splice(0)) this.fail(q.job.id, new AppError('cancelled', 'the inference worker is shutting down'));
     this.running?.controller.abort();
     await this.idle;
-    this.encodings.clear();
+    this.encodings.setModels(null, null);
     await this.model?.dispose().catch((err) => this.log('warn', `releasing the model failed: ${(err as Error).message}`));
+    await this.retrieval?.dispose().catch((err) => this.log('warn', `releasing the retrieval model failed: ${(err as Error).message}`));
     this.model = null;
+    this.retrieval = null;
     this.log('info', 'worker shut down');
   }
 
@@ -114,41 +118,103 @@ export class WorkerService {
     }
   }
 
-  private async run(job: Job, signal: AbortSignal): Promise<GeneratedTextData | ModelInfo> {
+  private async run(job: Job, signal: AbortSignal): Promise<ResultValue> {
     throwIfAborted(signal);
-    if (job.type === 'load') return this.load(job.modelDir, job.settings);
-    const model = this.model;
-    if (!model) throw new AppError('model_missing', 'no model is loaded in the inference worker; send load first');
-    const enc = await this.encode(model, job.imagePath);
-    throwIfAborted(signal);
-    const ids: number[] = [];
-    const onToken = (tokenId: number): void => {
-      ids.push(tokenId);
-      this.post({ type: 'token', id: job.id, tokenId, text: model.decode(ids) });
-    };
-    let out: GeneratedText;
-    if (job.type === 'caption') {
-      this.log('debug', `caption ${job.id} prompt: ${JSON.stringify(job.options.prompt ?? '')}`);
-      out = await model.caption(enc, { ...job.options, onToken, signal });
-    } else {
-      this.log('debug', `ask ${job.id} question: ${JSON.stringify(job.question)}`);
-      const history = job.history ?? [];
-      out = history.length
-        ? await model.chat(enc, history, job.question, { ...job.options, onToken, signal })
-        : await model.ask(enc, job.question, { ...job.options, onToken, signal });
+    switch (job.type) {
+      case 'load': return this.load(job.modelDir, job.settings);
+      case 'loadRetrieval': return this.loadRetrieval(job.modelDir, job.settings);
+      case 'embedTexts': {
+        const slot = this.requireRetrieval();
+        return { vectors: encodeMatrix(await slot.embedTexts(job.texts, signal), job.texts.length, slot.embedDim) };
+      }
+      case 'embedImage': {
+        const slot = this.requireRetrieval();
+        const enc = await this.encodings.forRetrieval(slot, await this.encodings.open(job.imagePath));
+        return { vectors: encodeMatrix(enc.imageFeatures, slot.queries, slot.embedDim) };
+      }
+      case 'itm': {
+        const slot = this.requireRetrieval();
+        // Texts are checked before the photo is encoded: an empty text fails fast.
+        job.texts.forEach((t, i) => slot.tokenize(t, i));
+        const enc = await this.encodings.forRetrieval(slot, await this.encodings.open(job.imagePath));
+        return { probabilities: await slot.itm(enc.imageEmbeds, job.texts, signal) };
+      }
+      case 'analyze': return this.analyze(job.id, job.imagePath, job.caption, job.embed, signal);
+      default: {
+        const model = this.requireModel();
+        const enc = await this.encodings.forCaption(model, await this.encodings.open(job.imagePath));
+        throwIfAborted(signal);
+        if (job.type === 'caption') {
+          this.log('debug', `caption ${job.id} prompt: ${JSON.stringify(job.options.prompt ?? '')}`);
+          return this.generate(job.id, model, (onToken) => model.caption(enc, { ...job.options, onToken, signal }));
+        }
+        this.log('debug', `ask ${job.id} question: ${JSON.stringify(job.question)}`);
+        const history = job.history ?? [];
+        return this.generate(job.id, model, (onToken) => history.length
+          ? model.chat(enc, history, job.question, { ...job.options, onToken, signal })
+          : model.ask(enc, job.question, { ...job.options, onToken, signal }));
+      }
     }
-    this.log('debug', `${job.type} ${job.id} text: ${JSON.stringify(out.text)}`);
+  }
+
+  /** Caption and/or retrieval features of one photo: one decode, one vision pass when shared. */
+  private async analyze(id: string, imagePath: string, caption: CaptionOptions | undefined, embed: boolean, signal: AbortSignal): Promise<AnalyzeResultData> {
+    // Both models are checked before any work, so a missing one costs nothing.
+    const model = caption ? this.requireModel() : null;
+    const slot = embed ? this.requireRetrieval() : null;
+    const before = this.encodings.visionRuns;
+    const photo: PhotoInput = await this.encodings.open(imagePath);
+    const enc: ImageEncoding | null = model && await this.encodings.forCaption(model, photo);
+    throwIfAborted(signal);
+    const features = slot && (await this.encodings.forRetrieval(slot, photo)).imageFeatures;
+    const visionPasses = this.encodings.visionRuns - before;
+    this.log('debug', `analyze ${id}: ${visionPasses} vision pass(es), shared vision ${this.encodings.sharedVision}`);
+    throwIfAborted(signal);
+    let text: GeneratedTextData | undefined;
+    if (model && enc) {
+      const options = caption ?? {};
+      this.log('debug', `analyze ${id} prompt: ${JSON.stringify(options.prompt ?? '')}`);
+      text = await this.generate(id, model, (onToken) => model.caption(enc, { ...options, onToken, signal }));
+    }
+    return {
+      ...(text ? { caption: text } : {}),
+      ...(slot && features ? { features: encodeMatrix(features, slot.queries, slot.embedDim) } : {}),
+      visionPasses,
+    };
+  }
+
+  /** Runs a generation, streaming each token with the text so far as `token` messages. */
+  private async generate(id: string, model: Blip2Model, run: (onToken: (tokenId: number) => void) => Promise<GeneratedText>): Promise<GeneratedTextData> {
+    const ids: number[] = [];
+    const out = await run((tokenId) => {
+      ids.push(tokenId);
+      this.post({ type: 'token', id, tokenId, text: model.decode(ids) });
+    });
+    this.log('debug', `${id} text: ${JSON.stringify(out.text)}`);
     const { text, tokenIds, endedWithEos, score } = out;
     return { text, tokenIds, endedWithEos, ...(score === undefined ? {} : { score }) };
   }
 
+  private requireModel(): Blip2Model {
+    if (!this.model) throw new AppError('model_missing', 'no captioning model is loaded in the inference worker; send load first');
+    return this.model;
+  }
+
+  private requireRetrieval(): RetrievalSlot {
+    if (!this.retrieval) {
+      throw new AppError('model_missing', 'no retrieval model (blip2-itm) is loaded in the inference worker; send loadRetrieval first');
+    }
+    return this.retrieval;
+  }
+
   private async load(dir: string, settings: { threads?: number; executionProvider?: ExecutionProvider }): Promise<ModelInfo> {
     // Load the new model before releasing the old one: a failed load leaves the worker usable.
-    const model = await Blip2Model.load(dir, { ...settings, onWarning: (m) => this.log('warn', m) });
+    const model = await Blip2Model.load(dir, this.sessionSettings(settings));
     const old = this.model;
     this.model = model;
-    this.encodings.clear();
+    this.encodings.setModels(model, this.retrieval);
     await old?.dispose().catch((err) => this.log('warn', `releasing the previous model failed: ${(err as Error).message}`));
+    if (this.retrieval) this.log('info', `vision shared with the retrieval model: ${this.encodings.sharedVision}`);
     const m = model.manifest;
     return {
       dir, kind: m.kind, architecture: m.architecture, weights: m.quantization.weights, imageSize: m.shapes.imageSize,
@@ -156,22 +222,18 @@ export class WorkerService {
     };
   }
 
-  /** The vision pass, once per photo version: a chat's follow-up turns reuse it. */
-  private async encode(model: Blip2Model, imagePath: string): Promise<ImageEncoding> {
-    // A failed stat is left to encodeImage, which reports it as photo_unreadable naming the file.
-    const key = await stat(imagePath).then((s) => `${s.mtimeMs}:${s.size}:${imagePath}`, () => null);
-    const hit = key === null ? undefined : this.encodings.get(key);
-    if (hit && key !== null) {
-      this.encodings.delete(key);
-      this.encodings.set(key, hit);
-      return hit;
-    }
-    const enc = await model.encodeImage(imagePath);
-    if (key !== null) {
-      this.encodings.set(key, enc);
-      if (this.encodings.size > ENCODING_CACHE_SIZE) this.encodings.delete(this.encodings.keys().next().value!);
-    }
-    return enc;
+  private async loadRetrieval(dir: string, settings: SessionSettings): Promise<RetrievalModelInfo> {
+    const slot = await RetrievalSlot.load(dir, this.sessionSettings(settings));
+    const old = this.retrieval;
+    this.retrieval = slot;
+    this.encodings.setModels(this.model, slot);
+    await old?.dispose().catch((err) => this.log('warn', `releasing the previous retrieval model failed: ${(err as Error).message}`));
+    this.log('info', `retrieval model loaded; vision shared with the captioning model: ${this.encodings.sharedVision}`);
+    return slot.info(this.encodings.sharedVision);
+  }
+
+  private sessionSettings(settings: SessionSettings): SessionSettings {
+    return { ...settings, onWarning: (m) => this.log('warn', m) };
   }
 
   private fail(id: string, err: unknown): void {
@@ -192,8 +254,4 @@ export class WorkerService {
       // The channel is gone (the host died); the entry exits on disconnect, nothing to tell anyone.
     }
   }
-}
-
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new AppError('cancelled', 'the request was cancelled');
 }

@@ -20,7 +20,12 @@ export const ManifestSchema = z.object({
   kind: z.enum(['blip2-opt', 'blip2-itm']),
   architecture: z.string(),
   createdAt: z.string(),
-  source: z.object({ checkpoint: z.string(), configSha256: z.string() }),
+  source: z.object({
+    checkpoint: z.string(), configSha256: z.string(),
+    /** Fingerprint of the vision_model.* tensors (names, shapes, values); equal in two folders = the
+     *  same vision encoder, so one pass serves both. Optional: folders converted before it lack it. */
+    visionSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  }),
   quantization: z.object({
     weights: z.enum(['fp32', 'int8', 'int4']),
     parts: z.record(z.string(), QuantPolicy.nullable()),

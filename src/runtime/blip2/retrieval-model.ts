@@ -2,7 +2,8 @@
 // embeddings in the shared space (ITC: similarity = max over the queries of the dot product of
 // L2-normalized vectors, no temperature) and the image-text matching head (ITM, re-ranking).
 // Text comes in as BERT token ids ([CLS] ... [SEP], at most 32 as BLIP-2 tokenizes); the tokenizer
-// itself lives elsewhere.
+// itself lives elsewhere. `sharedVisionWith` says whether a captioning folder has the same vision
+// encoder, so one vision pass can feed both (encodeVisionOutput takes the captioning model's output).
 import { join } from 'node:path';
 import { AppError } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
@@ -11,6 +12,13 @@ import { readManifest } from '../model-folder.ts';
 import { type SessionSettings, createSession, floatTensor, int64Tensor, type ort, run } from '../session.ts';
 
 const GRAPHS = ['vision', 'image-embeds', 'text-embeds', 'itm'] as const;
+type GraphName = (typeof GRAPHS)[number];
+
+export interface RetrievalLoadOptions {
+  /** Create the vision session on first use, not at load: a process that feeds the captioning
+   *  model's vision output (equal weights) never pays for a second ViT-g in memory. */
+  deferVision?: boolean;
+}
 
 export interface RetrievalImageEncoding {
   /** Vision encoder output [1, tokens, hidden] (kept in ONNX Runtime for the Q-Former passes). */
@@ -40,26 +48,27 @@ export class Blip2Retrieval {
   private constructor(
     readonly dir: string,
     readonly manifest: ModelManifest,
-    private readonly sessions: Record<(typeof GRAPHS)[number], ort.InferenceSession>,
+    private readonly sessions: Record<Exclude<GraphName, 'vision'>, ort.InferenceSession>,
+    private vision: Promise<ort.InferenceSession> | null,
+    private readonly settings: SessionSettings,
   ) {}
 
-  static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Retrieval> {
+  static async load(dir: string, settings: SessionSettings = {}, opts: RetrievalLoadOptions = {}): Promise<Blip2Retrieval> {
     const manifest = await readManifest(dir);
     if (manifest.kind !== 'blip2-itm' || !manifest.shapes.retrieval) {
       throw new AppError('model_invalid', `this is a "${manifest.kind}" model folder, not a retrieval model (blip2-itm)`, { file: dir });
     }
-    const list = await Promise.all(GRAPHS.map((k) => {
-      const graph = manifest.graphs[k];
-      if (!graph) throw new AppError('model_invalid', `model.json lists no "${k}" graph`, { file: dir });
-      const identity = { sha256: manifest.files[graph.file].sha256 + (manifest.files[`${graph.file}.data`]?.sha256 ?? '') };
-      return createSession(join(dir, graph.file), settings, identity);
-    }));
-    const sessions = Object.fromEntries(GRAPHS.map((k, i) => [k, list[i]])) as Blip2Retrieval['sessions'];
-    return new Blip2Retrieval(dir, manifest, sessions);
+    for (const k of GRAPHS) if (!manifest.graphs[k]) throw new AppError('model_invalid', `model.json lists no "${k}" graph`, { file: dir });
+    const eager = GRAPHS.filter((k) => k !== 'vision' || !opts.deferVision);
+    const list = await Promise.all(eager.map((k) => openGraph(dir, manifest, k, settings)));
+    const { vision, ...sessions } = Object.fromEntries(eager.map((k, i) => [k, list[i]])) as Record<GraphName, ort.InferenceSession>;
+    return new Blip2Retrieval(dir, manifest, sessions, vision ? Promise.resolve(vision) : null, settings);
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(Object.values(this.sessions).map((s) => s.release()));
+    const vision = this.vision?.then((s) => s.release(), () => {});
+    this.vision = null;
+    await Promise.all([...Object.values(this.sessions).map((s) => s.release()), vision]);
   }
 
   /** Width of the shared image-text space. */
@@ -72,17 +81,25 @@ export class Blip2Retrieval {
     return (await loadPixelValues(imagePath, this.manifest.preprocess)).data;
   }
 
+  /** The vision encoder alone: pixel values [3 × S × S] → image embeddings (kept in ORT). */
+  async runVision(pixels: Float32Array): Promise<{ imageEmbeds: ort.Tensor; visionEmbeddings: Float32Array }> {
+    const s = this.manifest.shapes.imageSize;
+    const session = await this.visionSession();
+    const v = await run(session, { pixel_values: floatTensor(pixels, [1, 3, s, s]) }, 'vision encoder');
+    return { imageEmbeds: v.image_embeds, visionEmbeddings: v.vision_embeddings.data as Float32Array };
+  }
+
+  /** The query pass over a vision output [1, tokens, hidden]: this model's own, or that of a
+   *  captioning model with the same vision weights (see sharedVisionWith). */
+  async encodeVisionOutput(imageEmbeds: ort.Tensor): Promise<{ queryOutput: Float32Array; imageFeatures: Float32Array }> {
+    const q = await run(this.sessions['image-embeds'], { image_embeds: imageEmbeds }, 'Q-Former (image embeddings)');
+    return { queryOutput: q.query_output.data as Float32Array, imageFeatures: q.image_feats.data as Float32Array };
+  }
+
   /** Vision encoder + query pass over one image's pixel values [3 × S × S]. */
   async encodePixels(pixels: Float32Array): Promise<RetrievalImageEncoding> {
-    const s = this.manifest.shapes.imageSize;
-    const v = await run(this.sessions.vision, { pixel_values: floatTensor(pixels, [1, 3, s, s]) }, 'vision encoder');
-    const q = await run(this.sessions['image-embeds'], { image_embeds: v.image_embeds }, 'Q-Former (image embeddings)');
-    return {
-      imageEmbeds: v.image_embeds,
-      visionEmbeddings: v.vision_embeddings.data as Float32Array,
-      queryOutput: q.query_output.data as Float32Array,
-      imageFeatures: q.image_feats.data as Float32Array,
-    };
+    const v = await this.runVision(pixels);
+    return { ...v, ...(await this.encodeVisionOutput(v.imageEmbeds)) };
   }
 
   async encodeImage(imagePath: string): Promise<RetrievalImageEncoding> {
@@ -147,6 +164,16 @@ export class Blip2Retrieval {
     return { logits: [a, b], probMatch: eb / (ea + eb) };
   }
 
+  private visionSession(): Promise<ort.InferenceSession> {
+    if (!this.vision) {
+      const opening = openGraph(this.dir, this.manifest, 'vision', this.settings);
+      // A failed open is not cached: the next request tries again and reports its own error.
+      opening.catch(() => { if (this.vision === opening) this.vision = null; });
+      this.vision = opening;
+    }
+    return this.vision;
+  }
+
   private checkIds(ids: readonly number[]): readonly number[] {
     const r = this.manifest.shapes.retrieval!;
     if (ids.length === 0) throw new AppError('invalid_argument', 'the text has no tokens (expected at least [CLS] ... [SEP])');
@@ -157,4 +184,41 @@ export class Blip2Retrieval {
     if (bad !== undefined) throw new AppError('invalid_argument', `token id ${bad} is outside the Q-Former vocabulary (0-${r.vocabRows - 1})`);
     return ids;
   }
+}
+
+function openGraph(dir: string, manifest: ModelManifest, k: GraphName, settings: SessionSettings): Promise<ort.InferenceSession> {
+  const graph = manifest.graphs[k];
+  const identity = { sha256: manifest.files[graph.file].sha256 + (manifest.files[`${graph.file}.data`]?.sha256 ?? '') };
+  return createSession(join(dir, graph.file), settings, identity);
+}
+
+/**
+ * True when two model folders compute the same vision output for the same photo: equal vision
+ * fingerprints (recorded at conversion), vision sizes, vision quantization and preprocessing.
+ * Folders converted before the fingerprint existed are never shared.
+ */
+export function visionIsShared(a: ModelManifest, b: ModelManifest): boolean {
+  const ha = a.source.visionSha256;
+  return ha !== undefined && ha === b.source.visionSha256
+    && a.shapes.imageSize === b.shapes.imageSize
+    && sameJson(a.shapes.vision, b.shapes.vision)
+    && sameJson(a.quantization.parts.vision ?? null, b.quantization.parts.vision ?? null)
+    && sameJson(a.preprocess, b.preprocess);
+}
+
+/** visionIsShared for a captioning folder and a retrieval folder on disk. */
+export async function sharedVisionWith(captionDir: string, retrievalDir: string): Promise<boolean> {
+  const [a, b] = await Promise.all([readManifest(captionDir), readManifest(retrievalDir)]);
+  return visionIsShared(a, b);
+}
+
+/** Structural equality of JSON values, independent of key order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i]
+    && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
