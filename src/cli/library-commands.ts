@@ -1,10 +1,14 @@
 // `index`, `export` and `status`: the photo library from the command line.
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { AppError, type ErrorData } from '../shared/errors.ts';
+import { HostRetrievalEncoder } from '../jobs/host-retrieval-encoder.ts';
 import { InferenceHost } from '../jobs/inference-host.ts';
 import { CaptionRunner } from '../library/caption-runner.ts';
 import { exportCatalog } from '../library/catalog/export.ts';
+import { RETRIEVAL_MODEL_SETTING } from '../library/catalog/settings.ts';
+import { embedMissing } from '../library/embedding-runner.ts';
 import { stats } from '../library/catalog/stats.ts';
 import { Library } from '../library/library.ts';
 import { MetadataSync, type XmpMode } from '../library/metadata-sync.ts';
@@ -15,6 +19,7 @@ import { Progress } from './progress.ts';
 
 interface IndexFlags extends GenerationFlags {
   db: string; model: string; watch?: boolean; xmp: string; sidecarName: string; prompt?: string; hierarchical?: boolean;
+  retrievalModel?: string;
 }
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -32,7 +37,8 @@ export function addLibraryCommands(program: Command): void {
       .option('--xmp <mode>', 'write captions to XMP sidecars: off | sidecar', 'sidecar')
       .option('--sidecar-name <naming>', 'ext (photo.jpg.xmp: digiKam, darktable, Immich) | base (photo.xmp: Lightroom)', 'ext')
       .option('--hierarchical', 'also write tags as lr:hierarchicalSubject (Lightroom keywords)')
-      .option('--prompt <text>', 'caption prompt, e.g. "a photo of"'),
+      .option('--prompt <text>', 'caption prompt, e.g. "a photo of"')
+      .option('--retrieval-model <dir>', 'converted retrieval model folder (blip2-itm): also make the photos searchable'),
   ).action(async (folders: string[], o: IndexFlags) => {
     if (!['off', 'sidecar'].includes(o.xmp)) throw new AppError('invalid_argument', `--xmp must be off or sidecar, got "${o.xmp}"`);
     if (!['ext', 'base'].includes(o.sidecarName)) throw new AppError('invalid_argument', `--sidecar-name must be ext or base, got "${o.sidecarName}"`);
@@ -52,6 +58,21 @@ export function addLibraryCommands(program: Command): void {
       host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));
       await host.start();
       const model = await host.load(o.model, sessionSettings(o));
+      const retrievalDir = o.retrievalModel !== undefined ? resolve(o.retrievalModel) : undefined;
+      const retrieval = retrievalDir ? new HostRetrievalEncoder(host, await host.loadRetrieval(retrievalDir, sessionSettings(o))) : undefined;
+      // Recorded once the model loaded, so `search` finds it without --model.
+      if (retrievalDir) lib.catalog.setSetting(RETRIEVAL_MODEL_SETTING, retrievalDir);
+      // A second pass after captioning (one more vision pass per photo); host.analyze could share it.
+      const embed = async () => {
+        if (!retrieval || abort.signal.aborted) return;
+        const pending = lib.catalog.missingEmbeddingCount(retrieval.modelId);
+        const bar = pending > 0 ? new Progress(pending, 'photos analysed for search') : undefined;
+        await embedMissing(lib.catalog, retrieval, {
+          signal: abort.signal,
+          onProgress: (p) => { if (p.last?.error) bar?.log(`failed: ${p.last.error.message}`, true); bar?.tick(); },
+        });
+        bar?.stop();
+      };
       const total = lib.queue.pendingCount();
       const progress = total > 0 ? new Progress(total, 'photos') : undefined;
       const runner = new CaptionRunner(lib, {
@@ -63,16 +84,18 @@ export function addLibraryCommands(program: Command): void {
       });
       await runner.drain(abort.signal);
       progress?.stop();
+      await embed();
       if (o.watch && !abort.signal.aborted) {
         say('watching for changes (Ctrl-C to stop)…');
         let running = Promise.resolve();
-        const watcher = lib.watch({}, () => { running = running.then(() => runner.drain(abort.signal)); });
+        const watcher = lib.watch({}, () => { running = running.then(() => runner.drain(abort.signal)).then(embed); });
         await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
         await watcher.close();
         await running;
       }
       const s = stats(lib.catalog);
       say(`${s.captioned} of ${s.photos.active} photo(s) captioned; ${s.jobs.failed} failed${abort.signal.aborted && !o.watch ? '; interrupted, run again to resume' : ''}`);
+      if (retrieval) say(`${lib.catalog.embeddingCount(retrieval.modelId)} photo(s) searchable`);
     } finally {
       process.off('SIGINT', stop).off('SIGTERM', stop);
       await host.shutdown().catch(() => {});

@@ -1,13 +1,16 @@
 // The library catalog: one SQLite file holding folders, photos (keyed by content hash), their paths,
 // captions, tags and the job queue. This class owns the connection and its lifecycle; the rules live
-// in folders.ts, files.ts, captions.ts and tags.ts, which it exposes as one synchronous API.
+// in folders.ts, files.ts, captions.ts, tags.ts, embeddings.ts and settings.ts, which it exposes as
+// one synchronous API.
 // Several connections (processes) may share the file: WAL lets readers run beside the one writer.
 import { AppError } from '../../shared/errors.ts';
 import * as captions from './captions.ts';
 import { type Ctx, type Db, immediate, openDb, requireRow } from './connection.ts';
+import * as embeddings from './embeddings.ts';
 import * as files from './files.ts';
 import * as folders from './folders.ts';
 import { migrate } from './migrations.ts';
+import * as settings from './settings.ts';
 import * as tags from './tags.ts';
 import type {
   AiCaptionInput, Caption, Folder, FolderStatus, ImportResult, Photo, PhotoFile, RecordFileInput,
@@ -109,6 +112,29 @@ export class Catalog {
   rejectTag(photoId: number, label: string): Tag { return tags.rejectTag(this.ctx, photoId, label); }
   tagsOf(photoId: number): Tag[] { return tags.tagsOf(this.ctx, photoId); }
   allTags(photoId: number): Tag[] { return tags.allTags(this.ctx, photoId); }
+
+  // embeddings (retrieval): photos' query vectors per model (int8 by default) and cached text vectors
+  setEmbedding(photoId: number, modelId: string, vectors: Float32Array, shape: embeddings.EmbeddingShape): void {
+    embeddings.setEmbedding(this.ctx, photoId, modelId, vectors, shape);
+  }
+  embedding(photoId: number, modelId: string): Float32Array | undefined { return embeddings.embedding(this.ctx, photoId, modelId); }
+  storedEmbedding(photoId: number, modelId: string): embeddings.StoredEmbedding | undefined { return embeddings.storedEmbedding(this.ctx, photoId, modelId); }
+  hasEmbedding(photoId: number, modelId: string): boolean { return embeddings.hasEmbedding(this.ctx, photoId, modelId); }
+  embeddingsOf(modelId: string): Generator<embeddings.StoredEmbedding> { return embeddings.embeddingsOf(this.ctx, modelId); }
+  embeddingCount(modelId: string): number { return embeddings.embeddingCount(this.ctx, modelId); }
+  photosWithoutEmbedding(modelId: string, limit: number, afterId?: number): embeddings.PhotoToEmbed[] {
+    return embeddings.photosWithoutEmbedding(this.ctx, modelId, limit, afterId);
+  }
+  missingEmbeddingCount(modelId: string): number { return embeddings.missingEmbeddingCount(this.ctx, modelId); }
+  textEmbeddings(modelId: string, texts: readonly string[]): Map<string, Float32Array> { return embeddings.textEmbeddings(this.ctx, modelId, texts); }
+  storeTextEmbeddings(modelId: string, entries: readonly (readonly [string, Float32Array])[]): void {
+    embeddings.storeTextEmbeddings(this.ctx, modelId, entries);
+  }
+
+  // settings (JSON values)
+  getSetting<T = unknown>(key: string): T | undefined { return settings.getSetting<T>(this.ctx, key); }
+  setSetting(key: string, value: unknown): void { settings.setSetting(this.ctx, key, value); }
+  deleteSetting(key: string): boolean { return settings.deleteSetting(this.ctx, key); }
 
   /**
    * Records what the photo's existing XMP says as the user's own words. Text that was ever a caption
