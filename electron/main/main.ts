@@ -1,0 +1,191 @@
+// The Electron main process: the composition root and nothing more. It takes the single-instance
+// lock, registers the app:// (renderer) and pa-media:// (photos by catalog id) protocols, opens the
+// library service (AppService: watcher, catalog, queue, the inference worker in a utility process),
+// wires IPC and the menu, and closes the service before the app exits. The logic lives in
+// app-service.ts / ipc-handlers.ts / media.ts, which do not import Electron and are tested in Node.
+//
+// Runs only bundled as CommonJS (electron/build.ts → electron/dist/main.cjs), hence __dirname.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BrowserWindow, Menu, app, dialog, protocol, session, shell } from 'electron';
+import { toErrorData } from '../../src/shared/errors.ts';
+import { MEDIA_SCHEME, type ResultMap, ipcChannel } from '../../src/shared/ipc-contract.ts';
+import { AppService } from './app-service.ts';
+import { type Dispatch, createDispatcher } from './ipc-handlers.ts';
+import { forwardEvents, registerIpc } from './ipc-register.ts';
+import { mediaResponse } from './media.ts';
+import { buildAppMenu } from './menu.ts';
+import { guardAllWebContents, hardenSession, isAppUrl, registerPrivilegedSchemes } from './security.ts';
+import { utilityTransport } from './utility-transport.ts';
+import { createMainWindow, focusWindow, registerRendererProtocol } from './window.ts';
+
+const APP_NAME = 'Photo Assistant';
+const DIST_DIR = __dirname;
+const ROOT_DIR = join(DIST_DIR, '..', '..');
+const PATHS = {
+  preload: join(DIST_DIR, 'preload.cjs'),
+  worker: join(DIST_DIR, 'worker.cjs'),
+  renderer: join(ROOT_DIR, 'renderer', 'dist'),
+  icon: join(ROOT_DIR, 'assets', 'icons', 'icon.png'),
+};
+const DEV = !app.isPackaged;
+
+let mainWindow: BrowserWindow | null = null;
+const getWindow = (): BrowserWindow | null => (mainWindow && !mainWindow.isDestroyed() ? mainWindow : null);
+
+function log(message: string): void {
+  process.stderr.write(`[main ${process.pid}] ${message}\n`);
+}
+
+let failed = false;
+function fatal(title: string, err: unknown): void {
+  if (failed) return;
+  failed = true;
+  const message = err instanceof Error ? err.message : String(err);
+  log(`${title}: ${message}`);
+  dialog.showErrorBox(title, message);
+  app.exit(1);
+}
+
+app.setName(APP_NAME);
+// One settings/catalog folder per user whatever the package name ("Photo Assistant", not "photo-assistant").
+app.setPath('userData', join(app.getPath('appData'), APP_NAME));
+app.enableSandbox();
+
+if (!app.requestSingleInstanceLock()) {
+  // Another instance owns the catalog: it gets focused (its 'second-instance'), we leave.
+  app.quit();
+} else {
+  app.on('second-instance', () => {
+    const win = getWindow();
+    if (win) focusWindow(win);
+  });
+  registerPrivilegedSchemes();
+  guardAllWebContents();
+  app.whenReady().then(start).catch((err: unknown) => fatal('Photo Assistant could not start', err));
+}
+
+async function start(): Promise<void> {
+  if (!existsSync(join(PATHS.renderer, 'index.html'))) {
+    return fatal('The interface is not built', new Error(`${PATHS.renderer} has no index.html: run \`npm run build\` first.`));
+  }
+  hardenSession(session.defaultSession);
+  registerRendererProtocol(PATHS.renderer);
+
+  // The window appears at once; calls made before the service is open wait for it.
+  const opening = AppService.open({
+    userDataDir: app.getPath('userData'),
+    transport: utilityTransport(PATHS.worker, { log }),
+    pickDirectory: async (title) => {
+      const win = getWindow();
+      const options = { title, properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };
+      const r = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+      return r.canceled ? null : (r.filePaths[0] ?? null);
+    },
+    revealPath: (path) => {
+      shell.showItemInFolder(path);
+      return true;
+    },
+    // Never photo contents or prompts above debug (the service's rule); info only in development.
+    log: (level, message) => {
+      if (level === 'warn' || level === 'error' || (DEV && level === 'info')) log(`${level}: ${message}`);
+    },
+  });
+  opening.catch((err) => fatal('Photo Assistant could not open its library', err));
+
+  // Quitting closes the service first (stops the watcher, lets the queue finish its transaction,
+  // shuts the worker down); app.exit then skips 'before-quit', so this runs once.
+  let closing: Promise<void> | null = null;
+  app.on('before-quit', (event) => {
+    event.preventDefault();
+    closing ??= opening
+      .then((service) => service.close())
+      .catch((err) => log(`closing the library failed: ${(err as Error).message}`))
+      .finally(() => app.exit(0));
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => app.quit());
+
+  const dispatching = opening.then((service) => createDispatcher(service));
+  dispatching.catch(() => {}); // a failed open is reported once, by fatal()
+  const dispatch: Dispatch = async (channel, raw) => {
+    try {
+      return await (await dispatching)(channel, raw);
+    } catch (err) {
+      return { ok: false, error: toErrorData(err) };
+    }
+  };
+
+  registerIpc(dispatch, getWindow);
+  protocol.handle(MEDIA_SCHEME, async (request) => {
+    // Only our renderer may load photos (initiatorOrigin is absent for browser-initiated requests).
+    const origin = (request as Request & { initiatorOrigin?: string }).initiatorOrigin;
+    if (origin !== undefined && !isAppUrl(origin)) return new Response(null, { status: 403 });
+    return mediaResponse(await opening, request.url);
+  });
+
+  Menu.setApplicationMenu(buildAppMenu({
+    addFolder: () => void addFolderFromMenu(dispatch),
+    // The contract has no main → renderer command event yet; the Settings view is reached in the window.
+    openSettings: () => { const win = getWindow(); if (win) focusWindow(win); },
+    showAbout: () => void showAbout(),
+    showPrivacy: () => void showPrivacy(),
+  }, { dev: DEV, appName: APP_NAME }));
+
+  openWindow();
+  app.on('activate', () => {
+    if (!getWindow()) openWindow();
+  });
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+
+  forwardEvents(await opening, getWindow);
+}
+
+function openWindow(): void {
+  const win = createMainWindow({ preload: PATHS.preload, icon: existsSync(PATHS.icon) ? PATHS.icon : undefined, dev: DEV });
+  let crashes = 0;
+  win.webContents.on('render-process-gone', (_event, details) => {
+    log(`the window's renderer is gone: ${details.reason} (exit code ${details.exitCode})`);
+    // A crashed page is reloaded a few times; after that the window stays as it is.
+    if (details.reason !== 'clean-exit' && !win.isDestroyed() && ++crashes <= 3) win.reload();
+  });
+  win.on('closed', () => {
+    if (mainWindow === win) mainWindow = null;
+  });
+  mainWindow = win;
+}
+
+async function addFolderFromMenu(dispatch: Dispatch): Promise<void> {
+  const picked = await dispatch(ipcChannel('pickDirectory'), { title: 'Add a folder of photos' });
+  const path = picked.ok ? (picked.data as ResultMap['pickDirectory']).path : null;
+  if (!path) return;
+  // The service announces the new folder ('library:changed'); the window refreshes itself.
+  const added = await dispatch(ipcChannel('addFolder'), { path });
+  if (!added.ok) dialog.showErrorBox('Could not add the folder', added.error.message);
+}
+
+async function showAbout(): Promise<void> {
+  const detail = [
+    `Version ${app.getVersion()}`,
+    `Electron ${process.versions.electron}, Chromium ${process.versions.chrome}, Node ${process.versions.node}`,
+    'BLIP-2 on ONNX Runtime, on this computer.',
+  ].join('\n');
+  const win = getWindow();
+  const options = { type: 'info' as const, title: `About ${APP_NAME}`, message: APP_NAME, detail, buttons: ['OK'] };
+  if (win) await dialog.showMessageBox(win, options);
+  else await dialog.showMessageBox(options);
+}
+
+async function showPrivacy(): Promise<void> {
+  const detail = [
+    'Everything runs on this computer: the model reads your photos here, and captions, tags and',
+    'search data are stored in your library (and, if you choose, in XMP sidecars next to the photos).',
+    'The app makes no network requests; its window is not allowed to reach the network at all.',
+    'Your original photos are never modified.',
+  ].join('\n');
+  const win = getWindow();
+  const options = { type: 'info' as const, title: 'Privacy', message: 'Your photos stay on your computer', detail, buttons: ['OK'] };
+  if (win) await dialog.showMessageBox(win, options);
+  else await dialog.showMessageBox(options);
+}

@@ -1,0 +1,106 @@
+// The app's second Transport (the first is forkTransport for the CLI): the inference worker runs in
+// an Electron utility process, so ONNX Runtime's memory and any native crash stay out of the main
+// process. InferenceHost drives it exactly as it drives a Node child (restart on crash, retry).
+// Utility processes report only an exit code; a V8 fatal error arrives first as 'error' and is logged.
+import { utilityProcess, type UtilityProcess } from 'electron';
+import type { HostMessage } from '../../src/jobs/protocol.ts';
+import type { Transport, TransportFactory, WorkerExit } from '../../src/jobs/transport.ts';
+
+export interface UtilityTransportOptions {
+  /** Where the worker's stderr/stdout lines and crash reasons go (each prefixed with the pid). */
+  log?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export const WORKER_SERVICE_NAME = 'Photo Assistant inference';
+
+/** A factory of utility processes running `entry` (the bundled electron/dist/worker.cjs). */
+export function utilityTransport(entry: string, options: UtilityTransportOptions = {}): TransportFactory {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  return () => {
+    const exitListeners: ((exit: WorkerExit) => void)[] = [];
+    let exited = false;
+    const exit = (e: WorkerExit): void => {
+      if (exited) return;
+      exited = true;
+      for (const l of exitListeners.splice(0)) l(e);
+    };
+
+    let child: UtilityProcess;
+    try {
+      child = utilityProcess.fork(entry, [], {
+        serviceName: WORKER_SERVICE_NAME,
+        stdio: 'pipe',
+        env: options.env ?? process.env,
+      });
+    } catch (err) {
+      log(`[inference-worker ?] could not start: ${(err as Error).message}`);
+      // Exit asynchronously, as a real process would: the host registers its listener after the factory returns.
+      setImmediate(() => exit({ code: null, signal: null }));
+      return {
+        pid: undefined,
+        send: () => false,
+        onMessage: () => {},
+        onExit: (l) => { exitListeners.push(l); },
+        kill: () => {},
+      } satisfies Transport;
+    }
+
+    // child.pid is undefined before 'spawn' and again after 'exit'; the host logs the pid of a dead worker.
+    let pid: number | undefined = child.pid;
+    child.once('spawn', () => { pid = child.pid; });
+    const prefix = (): string => `[inference-worker ${pid ?? '?'}]`;
+    pipeLines(child.stdout, (line) => log(`${prefix()} ${line}`));
+    pipeLines(child.stderr, (line) => log(`${prefix()} ${line}`));
+    child.on('error', (type, location) => log(`${prefix()} ${type} at ${location}`));
+    child.once('exit', (code) => exit({ code, signal: null }));
+
+    return {
+      get pid() {
+        return pid ?? child.pid;
+      },
+      send(message: HostMessage) {
+        if (exited) return false;
+        // postMessage uses structured clone: the protocol's plain objects cross unchanged.
+        child.postMessage(message);
+        return true;
+      },
+      onMessage(listener) {
+        child.on('message', listener);
+      },
+      onExit(listener) {
+        if (exited) return;
+        exitListeners.push(listener);
+      },
+      kill(signal = 'SIGTERM') {
+        if (exited) return;
+        // UtilityProcess.kill() is always a graceful SIGTERM; the host's SIGKILL after a timeout must be real.
+        const p = child.pid;
+        if (signal === 'SIGKILL' && p !== undefined) {
+          try {
+            process.kill(p, 'SIGKILL');
+            return;
+          } catch {
+            // already gone, or not permitted: fall back to the graceful kill
+          }
+        }
+        child.kill();
+      },
+    } satisfies Transport;
+  };
+}
+
+function pipeLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) onLine(line);
+  });
+  stream.on('end', () => {
+    if (buffered.trim()) onLine(buffered);
+  });
+}
