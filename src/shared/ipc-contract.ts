@@ -155,7 +155,10 @@ export interface EventMap {
   'queue:status': QueueStatus;
   'worker:status': WorkerStatus;
   'models:status': { caption: ModelStatus; retrieval: ModelStatus };
-  /** A streamed token of an answer (`ask`) or a regenerated caption, keyed by the call's id. */
+  /**
+   * A streamed token of an answer (`ask`, keyed by its chatId) or a regenerated caption (keyed by its
+   * requestId). `text` is the whole text generated so far (cumulative, not a delta): show it as is.
+   */
   'stream:token': { requestId: string; text: string };
   'convert:progress': ConvertProgress;
   /** Something went wrong outside a call (a file the watcher could not read…). */
