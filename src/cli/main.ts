@@ -8,6 +8,7 @@ import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, p
 import { Progress } from './progress.ts';
 import { addLibraryCommands } from './library-commands.ts';
 import { addRetrievalCommands } from './retrieval-commands.ts';
+import { addTagsCommands } from './tags-commands.ts';
 import { addSearchCommands } from './search-commands.ts';
 
 interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
@@ -80,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
 
   addLibraryCommands(program);
   addRetrievalCommands(program);
+  addTagsCommands(program);
   addSearchCommands(program);
 
   try {

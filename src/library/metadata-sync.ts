@@ -1,6 +1,7 @@
-// Writes a photo's current caption and accepted tags to XMP sidecars (merged, atomic) next to
-// each present copy. Originals are never modified. Idempotent, so a run killed between the
-// catalog commit and the sidecar write is repaired by `syncAll` on the next start.
+// Writes a photo's current caption and tags (accepted, and by default the model's suggestions;
+// rejected never) to XMP sidecars (merged, atomic) next to each present copy. Originals are never
+// modified. Idempotent, so a run killed between the catalog commit and the sidecar write is
+// repaired by `syncAll` on the next start.
 import { toErrorData, type ErrorData } from '../shared/errors.ts';
 import type { Catalog } from './catalog/catalog.ts';
 import { readSidecar, sidecarPath, writeSidecar, type SidecarNaming } from './xmp/index.ts';
@@ -13,6 +14,8 @@ export interface MetadataSettings {
   sidecarNaming: SidecarNaming;
   /** Also write the tags as lr:hierarchicalSubject (Lightroom's keyword tree), one level deep. */
   hierarchicalSubjects?: boolean;
+  /** Also write the model's suggested (not yet accepted) tags; default true. Rejected tags never. */
+  includeSuggestedTags?: boolean;
 }
 
 export class MetadataSync {
@@ -22,13 +25,19 @@ export class MetadataSync {
   async write(photoId: number): Promise<number> {
     if (this.settings.xmp === 'off') return 0;
     const caption = this.catalog.currentCaption(photoId);
-    const subjects = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted').map((t) => t.label);
+    const suggested = this.settings.includeSuggestedTags ?? true;
+    const tags = this.catalog.allTags(photoId);
+    const subjects = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted' || (suggested && t.state === 'suggested')).map((t) => t.label);
+    // Keywords of tags we must not write (rejected, or suggestions when those are off): a sidecar
+    // still holding one, e.g. our own earlier write, is out of date even if it has every subject.
+    const kept = new Set(subjects.map((s) => s.toLowerCase()));
+    const dropped = new Set(tags.map((t) => t.label.toLowerCase()).filter((l) => !kept.has(l)));
     let written = 0;
     for (const path of this.catalog.photoPaths(photoId)) {
       if (!existsSync(path)) continue;
       const sidecar = sidecarPath(path, this.settings.sidecarNaming);
       try {
-        if (await this.upToDate(sidecar, caption?.text, subjects)) continue;
+        if (await this.upToDate(sidecar, caption?.text, subjects, dropped)) continue;
         await writeSidecar(sidecar, {
           description: caption?.text ?? undefined,
           subjects,
@@ -54,9 +63,10 @@ export class MetadataSync {
     return written;
   }
 
-  private async upToDate(sidecar: string, description: string | undefined, subjects: string[]): Promise<boolean> {
+  private async upToDate(sidecar: string, description: string | undefined, subjects: string[], dropped: Set<string>): Promise<boolean> {
     if (!existsSync(sidecar)) return false;
     const cur = await readSidecar(sidecar);
-    return (cur.description ?? undefined) === description && subjects.every((s) => cur.subjects.includes(s));
+    return (cur.description ?? undefined) === description && subjects.every((s) => cur.subjects.includes(s)) &&
+      !cur.subjects.some((s) => dropped.has(s.toLowerCase()));
   }
 }

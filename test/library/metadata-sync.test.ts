@@ -1,5 +1,6 @@
 // Captions and accepted tags flow into XMP sidecars (dc:description, dc:subject and, when asked,
-// lr:hierarchicalSubject); rejected tags never do; unchanged sidecars are not rewritten.
+// lr:hierarchicalSubject), AI suggestions too unless turned off; rejected tags never do, and are
+// removed from a sidecar that still holds them; unchanged sidecars are not rewritten.
 import assert from 'node:assert/strict';
 import { cp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +37,34 @@ describe('metadata sync', () => {
     assert.equal(await sync.write(photoId), 0, 'up to date: not rewritten');
     assert.equal((await stat(join(dir, 'coffee.xmp'))).mtimeMs, before);
     assert.equal(await new MetadataSync(c, { xmp: 'off', sidecarNaming: 'ext' }).write(photoId), 0);
+    c.close();
+  });
+
+  it('writes AI suggestions unless told not to, and removes a keyword once its tag is rejected', async () => {
+    const photo = join(dir, 'chelsea.jpg');
+    await cp(join(PHOTOS, 'chelsea.jpg'), photo);
+    const c = Catalog.open(join(dir, 'suggested.db'));
+    const folder = c.addFolder(dir);
+    const { photoId } = c.recordFile({ path: photo, folderId: folder.id, hash: 'b'.repeat(64), size: 1, mtimeMs: 1 });
+    c.addAiCaption(photoId, { text: 'a cat on a sofa', modelId: 'm' });
+    c.addAiTags(photoId, [{ label: 'cat', score: 6.1 }, { label: 'couch', score: 4.2 }]);
+    c.addUserTag(photoId, 'Chelsea');
+    const sidecar = join(dir, 'chelsea.jpg.xmp');
+    const sync = new MetadataSync(c, { xmp: 'sidecar', sidecarNaming: 'ext' });
+    assert.equal(await sync.write(photoId), 1);
+    assert.deepEqual([...(await readSidecar(sidecar)).subjects].sort(), ['Chelsea', 'cat', 'couch']);
+
+    c.rejectTag(photoId, 'Couch'); // caption and remaining tags unchanged: only the rejection is news
+    assert.equal(await sync.write(photoId), 1, 'a sidecar still holding a rejected keyword is out of date');
+    assert.deepEqual([...(await readSidecar(sidecar)).subjects].sort(), ['Chelsea', 'cat']);
+    assert.equal(await sync.write(photoId), 0);
+
+    const acceptedOnly = new MetadataSync(c, { xmp: 'sidecar', sidecarNaming: 'ext', includeSuggestedTags: false });
+    assert.equal(await acceptedOnly.write(photoId), 1);
+    assert.deepEqual((await readSidecar(sidecar)).subjects, ['Chelsea']);
+    c.acceptTag(photoId, 'cat');
+    assert.equal(await acceptedOnly.write(photoId), 1);
+    assert.deepEqual([...(await readSidecar(sidecar)).subjects].sort(), ['Chelsea', 'cat']);
     c.close();
   });
 });
