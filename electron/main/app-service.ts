@@ -70,7 +70,10 @@ export class AppService implements ServiceApi {
     const settings = () => this.settingsStore.get();
     this.metadata = this.makeMetadata();
     this.inference = new InferenceService({ events: this.events, settings, transport: opts.transport, backoffMs: opts.restartBackoffMs, log });
-    this.searcher = new SearchService({ lib, inference: this.inference, events: this.events, onReady: () => this.queue.kick() });
+    this.searcher = new SearchService({
+      lib, inference: this.inference, events: this.events, onReady: () => this.queue.kick(),
+      onRetagged: (ids) => void this.rewriteXmp(ids),
+    });
     this.queue = new QueueService({
       lib, inference: this.inference, events: this.events, settings, metadata: () => this.metadata, analyzer: this.searcher, paused: opts.autoStart === false,
     });
@@ -305,6 +308,13 @@ export class AppService implements ServiceApi {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  /** Rewrites the sidecars of photos whose tags changed in the background, one at a time. */
+  private async rewriteXmp(photoIds: number[]): Promise<void> {
+    for (const id of photoIds) {
+      await this.metadata.write(id).catch((e) => this.events.emit('problem', toErrorData(e)));
+    }
+  }
 
   private makeMetadata(): MetadataSync {
     const s = this.settingsStore.get();

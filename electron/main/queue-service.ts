@@ -168,6 +168,8 @@ export class QueueService {
     if (!a || !host || !next) return false;
     await this.work({ ...next, task: 'analyze' }, async (signal) => {
       a.store(next.photoId, await host.embedImage(next.path, { signal }));
+      // The new tag suggestions go to the sidecar with the caption.
+      await this.o.metadata().write(next.photoId);
     }, (error) => {
       if (error === 'cancelled') return false;
       a.skip(next.photoId);

@@ -6,8 +6,7 @@
 import type { Library } from '../../src/library/library.ts';
 import { PhotoSearch } from '../../src/library/search/photo-search.ts';
 import { browsePhotos } from '../../src/library/search/filters.ts';
-import { applyTags, calibrateFromCatalog, loadTagger } from '../../src/library/tagging/photo-tags.ts';
-import type { Tagger } from '../../src/library/tagging/tagger.ts';
+import { PhotoAnalysis } from '../../src/library/photo-analysis.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import type { SearchResult, SearchResultItem } from '../../src/shared/app-types.ts';
 import { AppError, toErrorData } from '../../src/shared/errors.ts';
@@ -35,19 +34,20 @@ export interface SearchServiceOptions {
   events: EventHub;
   /** New work for the queue (the model became ready). */
   onReady: () => void;
+  /** Tags of these photos changed outside the queue (re-tagged after a calibration): rewrite their XMP. */
+  onRetagged?: (photoIds: number[]) => void;
 }
 
 interface Loaded {
   encoder: RetrievalEncoder;
   index: PhotoSearch;
-  tagger: Tagger;
+  analysis: PhotoAnalysis;
 }
 
 export class SearchService implements Analyzer {
   private loaded: Loaded | undefined;
   private loading: Promise<void> | undefined;
   private readonly skipped = new Set<number>();
-  private calibratedAt = 0;
   private closed = false;
 
   constructor(private readonly o: SearchServiceOptions) {}
@@ -102,12 +102,8 @@ export class SearchService implements Analyzer {
   store(photoId: number, features: Float32Array): void {
     const l = this.loaded;
     if (!l) return;
-    const shape = { queries: l.encoder.queries, dim: l.encoder.embedDim };
-    const catalog = this.o.lib.catalog;
-    // Tags first: "has an embedding" then always means "was tagged" (as embedding-runner.ts does).
-    applyTags(catalog, photoId, features, l.tagger);
-    catalog.setEmbedding(photoId, l.encoder.modelId, features, shape);
-    l.index.add(photoId, features, shape);
+    l.analysis.store(photoId, features);
+    l.index.add(photoId, features, l.analysis.shape);
   }
 
   skip(photoId: number): void {
@@ -147,10 +143,9 @@ export class SearchService implements Analyzer {
       const catalog = this.o.lib.catalog;
       const index = PhotoSearch.load(catalog, encoder.modelId);
       // Embeds the vocabulary's prompts through the worker the first time (then cached per model).
-      const tagger = await loadTagger(catalog, encoder);
+      const analysis = await PhotoAnalysis.load(catalog, encoder);
       if (this.closed || this.o.inference.retrieval !== encoder) return;
-      this.loaded = { encoder, index, tagger };
-      this.calibratedAt = tagger.calibration ? catalog.embeddingCount(encoder.modelId) : 0;
+      this.loaded = { encoder, index, analysis };
       this.skipped.clear();
       this.o.events.emit('library:changed', {});
       this.o.onReady();
@@ -159,24 +154,11 @@ export class SearchService implements Analyzer {
     }
   }
 
-  /**
-   * Calibrates the tagger on the library's own embeddings when the backlog is done and the library
-   * grew by a quarter since the last calibration, then re-tags the embedded photos with it.
-   */
+  /** Re-calibrates the tag thresholds on the library's embeddings once the backlog is done. */
   private calibrateIfDue(): void {
-    const l = this.loaded;
-    if (!l) return;
-    const catalog = this.o.lib.catalog;
-    const count = catalog.embeddingCount(l.encoder.modelId);
-    if (count === 0 || (this.calibratedAt > 0 && count < this.calibratedAt * 1.25)) return;
-    if (!calibrateFromCatalog(catalog, l.tagger)) return;
-    this.calibratedAt = count;
-    // Ids first: writing tags while a SELECT is still being stepped is not allowed on one connection.
-    const ids = Array.from(catalog.embeddingsOf(l.encoder.modelId), (e) => e.photoId);
-    for (const id of ids) {
-      const features = catalog.embedding(id, l.encoder.modelId);
-      if (features) applyTags(catalog, id, features, l.tagger);
-    }
+    const ids = this.loaded?.analysis.recalibrateIfDue() ?? [];
+    if (!ids.length) return;
+    this.o.onRetagged?.(ids);
     this.o.events.emit('library:changed', {});
   }
 }

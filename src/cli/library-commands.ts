@@ -9,6 +9,7 @@ import { CaptionRunner } from '../library/caption-runner.ts';
 import { exportCatalog } from '../library/catalog/export.ts';
 import { RETRIEVAL_MODEL_SETTING } from '../library/catalog/settings.ts';
 import { embedMissing } from '../library/embedding-runner.ts';
+import { PhotoAnalysis } from '../library/photo-analysis.ts';
 import { stats } from '../library/catalog/stats.ts';
 import { Library } from '../library/library.ts';
 import { MetadataSync, type XmpMode } from '../library/metadata-sync.ts';
@@ -60,23 +61,30 @@ export function addLibraryCommands(program: Command): void {
       const model = await host.load(o.model, sessionSettings(o));
       const retrievalDir = o.retrievalModel !== undefined ? resolve(o.retrievalModel) : undefined;
       const retrieval = retrievalDir ? new HostRetrievalEncoder(host, await host.loadRetrieval(retrievalDir, sessionSettings(o))) : undefined;
+      // Tags and query vectors of each photo; the vocabulary's prompts are embedded once per model.
+      const analysis = retrieval ? await PhotoAnalysis.load(lib.catalog, retrieval) : undefined;
       // Recorded once the model loaded, so `search` finds it without --model.
       if (retrievalDir) lib.catalog.setSetting(RETRIEVAL_MODEL_SETTING, retrievalDir);
-      // A second pass after captioning (one more vision pass per photo); host.analyze could share it.
+      // Photos captioned before the retrieval model was configured get their vectors and tags here.
       const embed = async () => {
-        if (!retrieval || abort.signal.aborted) return;
+        if (!retrieval || !analysis || abort.signal.aborted) return;
         const pending = lib.catalog.missingEmbeddingCount(retrieval.modelId);
         const bar = pending > 0 ? new Progress(pending, 'photos analysed for search') : undefined;
+        const tagged: number[] = [];
         await embedMissing(lib.catalog, retrieval, {
           signal: abort.signal,
           onProgress: (p) => { if (p.last?.error) bar?.log(`failed: ${p.last.error.message}`, true); bar?.tick(); },
+          onFeatures: (photoId, features) => { analysis.tag(photoId, features); tagged.push(photoId); },
         });
         bar?.stop();
+        // Thresholds learnt from this library once it has grown; the re-tagged photos' sidecars follow.
+        const retagged = analysis.recalibrateIfDue();
+        for (const id of new Set([...tagged, ...retagged])) await metadata.write(id);
       };
       const total = lib.queue.pendingCount();
       const progress = total > 0 ? new Progress(total, 'photos') : undefined;
       const runner = new CaptionRunner(lib, {
-        host, model, metadata, captionOptions,
+        host, model, metadata, captionOptions, analysis,
         onProgress: (p) => {
           if (p.last?.error) progress?.log(`failed: ${p.last.error.message}`, true);
           progress?.tick();

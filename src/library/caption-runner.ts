@@ -7,6 +7,7 @@ import type { InferenceHost } from '../jobs/inference-host.ts';
 import type { CaptionOptions, ModelInfo } from '../jobs/protocol.ts';
 import type { Library } from './library.ts';
 import type { MetadataSync } from './metadata-sync.ts';
+import type { PhotoAnalysis } from './photo-analysis.ts';
 
 export interface RunnerProgress {
   done: number;
@@ -20,6 +21,9 @@ export interface CaptionRunnerOptions {
   model: ModelInfo;
   metadata: MetadataSync;
   captionOptions?: CaptionOptions;
+  /** Search analysis: when it wants the photo, caption and query vectors come from one request
+   *  (one decode, one vision pass when the models share the ViT). */
+  analysis?: Pick<PhotoAnalysis, 'wants' | 'store'>;
   onProgress?: (p: RunnerProgress) => void;
 }
 
@@ -38,13 +42,17 @@ export class CaptionRunner {
       const job = queue.claimNext(this.workerId, { kind: 'caption' });
       if (!job) return;
       try {
-        const r = await this.o.host.caption(job.path, this.o.captionOptions ?? {}, { signal });
+        const options = this.o.captionOptions ?? {};
+        const analysis = this.o.analysis?.wants(job.photoId) ? this.o.analysis : undefined;
+        const both = analysis ? await this.o.host.analyze(job.path, { caption: options, embed: true }, { signal }) : undefined;
+        const r = both?.caption ?? await this.o.host.caption(job.path, options, { signal });
         const applied = queue.complete(job.id, () => {
           catalog.addAiCaption(job.photoId, {
             text: r.text, modelId, prompt: this.o.captionOptions?.prompt ?? null,
             settings: { ...this.o.captionOptions, tokenIds: r.tokenIds },
           });
         }, { worker: this.workerId });
+        if (both?.features) analysis!.store(job.photoId, both.features);
         if (applied) {
           this.done++;
           await this.o.metadata.write(job.photoId);
