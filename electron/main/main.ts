@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrowserWindow, Menu, app, dialog, protocol, session, shell } from 'electron';
 import { toErrorData } from '../../src/shared/errors.ts';
-import { MEDIA_SCHEME, type ResultMap, ipcChannel } from '../../src/shared/ipc-contract.ts';
+import { type AppCommand, MEDIA_SCHEME, type ResultMap, ipcChannel, ipcEvent } from '../../src/shared/ipc-contract.ts';
 import { AppService } from './app-service.ts';
 import { type Dispatch, createDispatcher } from './ipc-handlers.ts';
 import { forwardEvents, registerIpc } from './ipc-register.ts';
@@ -125,8 +125,9 @@ async function start(): Promise<void> {
 
   Menu.setApplicationMenu(buildAppMenu({
     addFolder: () => void addFolderFromMenu(dispatch),
-    // The contract has no main → renderer command event yet; the Settings view is reached in the window.
-    openSettings: () => { const win = getWindow(); if (win) focusWindow(win); },
+    openSettings: () => sendCommand('open-settings'),
+    openQueue: () => sendCommand('open-queue'),
+    focusSearch: () => sendCommand('focus-search'),
     showAbout: () => void showAbout(),
     showPrivacy: () => void showPrivacy(),
   }, { dev: DEV, appName: APP_NAME }));
@@ -140,6 +141,14 @@ async function start(): Promise<void> {
   });
 
   forwardEvents(await opening, getWindow);
+}
+
+/** Menu → window: focuses it and asks the renderer to show a view (the 'app:command' event). */
+function sendCommand(command: AppCommand): void {
+  const win = getWindow();
+  if (!win || win.isDestroyed()) return;
+  focusWindow(win);
+  win.webContents.send(ipcEvent('app:command'), { command });
 }
 
 function openWindow(): void {

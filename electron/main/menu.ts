@@ -5,6 +5,8 @@ import { Menu, type MenuItemConstructorOptions } from 'electron';
 export interface MenuActions {
   addFolder(): void;
   openSettings(): void;
+  openQueue(): void;
+  focusSearch(): void;
   showAbout(): void;
   showPrivacy(): void;
 }
@@ -45,6 +47,8 @@ export function buildAppMenu(actions: MenuActions, options: { dev: boolean; appN
     {
       label: 'Edit',
       submenu: [
+        { label: 'Find Photos…', accelerator: 'CmdOrCtrl+F', click: () => actions.focusSearch() },
+        { type: 'separator' },
         { role: 'undo' },
         { role: 'redo' },
         { type: 'separator' },
@@ -62,6 +66,8 @@ export function buildAppMenu(actions: MenuActions, options: { dev: boolean; appN
         ...(options.dev
           ? [{ role: 'reload' }, { role: 'forceReload' }, { role: 'toggleDevTools' }, { type: 'separator' }] satisfies MenuItemConstructorOptions[]
           : []),
+        { label: 'Processing Queue', accelerator: 'CmdOrCtrl+J', click: () => actions.openQueue() },
+        { type: 'separator' },
         { role: 'resetZoom' },
         { role: 'zoomIn' },
         { role: 'zoomOut' },

@@ -163,10 +163,15 @@ export interface EventMap {
   'convert:progress': ConvertProgress;
   /** Something went wrong outside a call (a file the watcher could not read…). */
   problem: ErrorData;
+  /** A menu item or shortcut handled by the window (main owns the menu, the renderer the views). */
+  'app:command': { command: AppCommand };
 }
+export const APP_COMMANDS = ['open-settings', 'open-queue', 'focus-search'] as const;
+export type AppCommand = (typeof APP_COMMANDS)[number];
 export type EventName = keyof EventMap;
 export const EVENTS: readonly EventName[] = [
   'library:changed', 'queue:status', 'worker:status', 'models:status', 'stream:token', 'convert:progress', 'problem',
+  'app:command',
 ];
 export const ipcEvent = (e: EventName): string => `pa-event:${e}`;
 
