@@ -12,7 +12,7 @@ import { AppError } from '../../src/shared/errors.ts';
 import { Catalog } from '../../src/library/catalog/catalog.ts';
 import { embedMissing } from '../../src/library/embedding-runner.ts';
 import { type SearchFilters, dateBound, parseFilters } from '../../src/library/search/filters.ts';
-import { PhotoSearch } from '../../src/library/search/photo-search.ts';
+import { EXACT_SEARCH_MAX, PhotoSearch } from '../../src/library/search/photo-search.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 
 const Q = 4, D = 8;
@@ -315,5 +315,28 @@ describe('embedMissing', () => {
     const again = await embedMissing(lib.cat, { ...fakeEncoder().encoder, modelId: model });
     assert.equal(again.done, 2);
     assert.equal(lib.cat.missingEmbeddingCount(model), 0);
+  });
+});
+
+describe('PhotoSearch: large libraries', () => {
+  it(`above ${EXACT_SEARCH_MAX} photos the two-stage search still returns the known ranking`, async () => {
+    const lib = library();
+    const search = PhotoSearch.load(lib.cat, MODEL);
+    // 10,000 more photos (index only) that point elsewhere: dimensions 2–6, never the query's 0.
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < EXACT_SEARCH_MAX; i++) {
+      const v = new Float32Array(Q * D);
+      for (let q = 0; q < Q; q++) {
+        const d = 2 + Math.floor(rnd() * 5);
+        v[q * D + d] = 1;
+      }
+      search.add(1_000_000 + i, v, { queries: Q, dim: D });
+    }
+    assert.ok(search.size > EXACT_SEARCH_MAX);
+    // p5 scores 0 like the added photos, so the known order is the first four.
+    const hits = await search.search({ query: 'sea', limit: 4 }, fakeEncoder().encoder);
+    assert.deepEqual(names(lib, hits), ['p1', 'p2', 'p3', 'p4']);
+    assert.deepEqual(names(lib, await search.search({ query: 'snow', limit: 1 }, fakeEncoder().encoder)), ['p5']);
   });
 });
