@@ -1,5 +1,6 @@
-// `npm run build`: bundles the Electron main process, the preload and the worker's utility-process
-// entry with esbuild (CommonJS, electron/dist/*.cjs), then the renderer with Vite (renderer/dist).
+// `npm run build`: bundles the Electron main process, the preload and the utility-process entries of
+// the inference worker and the model converter with esbuild (CommonJS, electron/dist/*.cjs), then
+// the renderer with Vite (renderer/dist).
 //
 // Native modules stay external (onnxruntime-node, sharp, better-sqlite3 load .node binaries that the
 // installer unpacks from the asar); everything else, ESM-only packages included, is bundled.
@@ -29,6 +30,7 @@ export const BUNDLES = {
   main: { entry: 'electron/main/main.ts', out: 'main.cjs' },
   preload: { entry: 'electron/preload.ts', out: 'preload.cjs' },
   worker: { entry: 'electron/worker-entry.ts', out: 'worker.cjs' },
+  convert: { entry: 'electron/convert-entry.ts', out: 'convert.cjs' },
 } as const;
 export type BundleName = keyof typeof BUNDLES;
 
@@ -64,7 +66,7 @@ export interface BundleResult {
   warnings: Message[];
 }
 
-/** The esbuild half of the build: the CommonJS bundles Electron loads (all three unless `only`). */
+/** The esbuild half of the build: the CommonJS bundles Electron loads (all of them unless `only`). */
 export async function bundleElectron(options: { outDir?: string; only?: BundleName[] } = {}): Promise<BundleResult> {
   const outDir = options.outDir ?? DEFAULT_OUT_DIR;
   const common: BuildOptions = {
@@ -89,6 +91,7 @@ export async function bundleElectron(options: { outDir?: string; only?: BundleNa
   const perBundle: Record<BundleName, BuildOptions> = {
     main: node,
     worker: node,
+    convert: node,
     // A sandboxed preload may require only 'electron' (and a few browser-safe builtins): bundle for the browser.
     preload: {
       ...common,

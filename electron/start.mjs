@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ELECTRON_DIR = join(ROOT, 'node_modules', 'electron');
 const MAIN_BUNDLE = join(ROOT, 'electron', 'dist', 'main.cjs');
-const OUTPUTS = [MAIN_BUNDLE, join(ROOT, 'electron', 'dist', 'preload.cjs'), join(ROOT, 'electron', 'dist', 'worker.cjs'), join(ROOT, 'renderer', 'dist', 'index.html')];
+const OUTPUTS = [MAIN_BUNDLE, join(ROOT, 'electron', 'dist', 'preload.cjs'), join(ROOT, 'electron', 'dist', 'worker.cjs'), join(ROOT, 'electron', 'dist', 'convert.cjs'), join(ROOT, 'renderer', 'dist', 'index.html')];
 const SOURCES = ['src', 'electron', 'renderer'];
 
 function fail(lines) {

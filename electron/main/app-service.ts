@@ -6,7 +6,7 @@
 // may throw; errors become data at the IPC boundary, never here.
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { convertCheckpoint } from '../../src/builder/convert.ts';
+import { convertInChild, forkConvertTransport } from '../../src/jobs/converter-host.ts';
 import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { FolderWatcherOptions } from '../../src/library/folder-watcher.ts';
 import { Library } from '../../src/library/library.ts';
@@ -31,6 +31,8 @@ export interface AppServiceOptions {
   userDataDir: string;
   /** How the inference worker is started: a Node child (default) or an Electron utility process. */
   transport?: TransportFactory;
+  /** How a converter process is started (one per conversion): a Node child (default) or a utility process. */
+  convertTransport?: TransportFactory;
   /** The native folder picker (Electron's dialog); without it pickDirectory answers null. */
   pickDirectory?: (title: string) => Promise<string | null>;
   /** Shows a file in the system file manager (Electron's shell.showItemInFolder). */
@@ -61,6 +63,9 @@ export class AppService implements ServiceApi {
   private readonly chat: ChatService;
   private readonly folders: FolderService;
   private readonly searcher: SearchService;
+  private readonly convertTransport: TransportFactory;
+  /** Running conversions by request id: cancel() aborts them, close() waits for their children. */
+  private readonly conversions = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: AppServiceOptions, private readonly settingsStore: SettingsStore, readonly lib: Library) {
@@ -69,6 +74,7 @@ export class AppService implements ServiceApi {
     const log = opts.log ?? defaultLog;
     const settings = () => this.settingsStore.get();
     this.metadata = this.makeMetadata();
+    this.convertTransport = opts.convertTransport ?? forkConvertTransport();
     this.inference = new InferenceService({ events: this.events, settings, transport: opts.transport, backoffMs: opts.restartBackoffMs, log });
     this.searcher = new SearchService({
       lib, inference: this.inference, events: this.events, onReady: () => this.queue.kick(),
@@ -112,6 +118,8 @@ export class AppService implements ServiceApi {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.chat.cancelAll();
+      for (const c of this.conversions.values()) c.abort.abort();
+      await Promise.all([...this.conversions.values()].map((c) => c.done.catch(() => {})));
       await this.queue.close();
       await this.searcher.close();
       await this.folders.close();
@@ -243,7 +251,9 @@ export class AppService implements ServiceApi {
   }
 
   async cancel(args: ParsedArgsOf<'cancel'>): Promise<ResultMap['cancel']> {
-    return { cancelled: this.chat.cancel(args.requestId) };
+    const conversion = this.conversions.get(args.requestId);
+    conversion?.abort.abort();
+    return { cancelled: this.chat.cancel(args.requestId) || conversion !== undefined };
   }
 
   async queueStatus(): Promise<ResultMap['queueStatus']> {
@@ -282,21 +292,29 @@ export class AppService implements ServiceApi {
     return this.inference.setModel(args.role, dir);
   }
 
-  /** Converts a Hugging Face checkpoint; progress arrives as 'convert:progress' events. */
+  /**
+   * Converts a Hugging Face checkpoint in a converter process (the reads and graph building would
+   * block every other call here); progress arrives as 'convert:progress' events, cancel() stops it.
+   */
   async convertModel(args: ParsedArgsOf<'convertModel'>): Promise<ResultMap['convertModel']> {
     const { requestId } = args;
     const checkpointDir = absolute(args.checkpointDir, 'the checkpoint folder');
     const outDir = absolute(args.outDir, 'the output folder');
-    // Conversion runs on this process's thread: the UI stays responsive (it is another process) but
-    // other calls wait between the converter's awaits. See the report: it belongs in a worker.
+    if (this.conversions.has(requestId)) throw new AppError('invalid_argument', `request id ${requestId} is already in use`);
+    const abort = new AbortController();
+    const done = convertInChild(this.convertTransport, { checkpointDir, outDir, weights: args.weights }, {
+      signal: abort.signal,
+      onProgress: (e) => this.events.emit('convert:progress', { requestId, stage: e.stage, ...(e.part ? { part: e.part } : {}), done: false }),
+    });
+    this.conversions.set(requestId, { abort, done });
     try {
-      await convertCheckpoint(checkpointDir, outDir, {
-        quant: args.weights,
-        onProgress: (e) => this.events.emit('convert:progress', { requestId, stage: e.stage, ...(e.part ? { part: e.part } : {}), done: false }),
-      });
+      await done;
     } catch (err) {
+      // A cancelled conversion ends the same way, its error saying 'cancelled'.
       this.events.emit('convert:progress', { requestId, stage: 'failed', done: true, error: toErrorData(err) });
       throw err;
+    } finally {
+      this.conversions.delete(requestId);
     }
     this.events.emit('convert:progress', { requestId, stage: 'done', done: true });
     return { dir: outDir };

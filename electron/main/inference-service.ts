@@ -10,7 +10,7 @@ import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import { readManifest } from '../../src/runtime/model-folder.ts';
 import type { AppSettings, ModelStatus, WorkerStatus } from '../../src/shared/app-types.ts';
-import { AppError, errorCode, toErrorData } from '../../src/shared/errors.ts';
+import { AppError, toErrorData } from '../../src/shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
 
 export type ModelRole = 'caption' | 'retrieval';
@@ -190,7 +190,7 @@ export class InferenceService {
   /** Waits for the restarted worker (models reloaded) and reports it ready, or that the host gave up. */
   private async watchRecovery(host: InferenceHost): Promise<void> {
     try {
-      await whenHostReady(host);
+      await host.whenReady();
     } catch (err) {
       if (!this.closing && host === this.hostInstance) {
         this.setWorker({ state: 'crashed', restarts: this.workerStatus.restarts, message: `${toErrorData(err).message}; choose the model again in Settings to start a new worker` });
@@ -222,20 +222,4 @@ export class InferenceService {
 /** How captions name their model (provenance): folder name and weights, as the CLI writes it. */
 export function captionModelId(info: ModelInfo): string {
   return `${basename(info.dir)}:${info.weights}`;
-}
-
-/**
- * Resolves once the host can take requests again (after a restart, with the models reloaded).
- * InferenceHost has no public "ready" signal, so this starts a request whose signal is aborted
- * at once: the host checks the signal before waiting for readiness and again after it, so the
- * call settles with 'cancelled' exactly when the worker is ready, and nothing is ever sent to it.
- */
-function whenHostReady(host: InferenceHost): Promise<void> {
-  const ac = new AbortController();
-  const probe = host.caption('(readiness probe: never sent)', {}, { signal: ac.signal });
-  ac.abort();
-  return probe.then(() => undefined, (err: unknown) => {
-    if (errorCode(err) === 'cancelled') return;
-    throw err;
-  });
 }

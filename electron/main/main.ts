@@ -25,6 +25,7 @@ const ROOT_DIR = join(DIST_DIR, '..', '..');
 const PATHS = {
   preload: join(DIST_DIR, 'preload.cjs'),
   worker: join(DIST_DIR, 'worker.cjs'),
+  convert: join(DIST_DIR, 'convert.cjs'),
   renderer: join(ROOT_DIR, 'renderer', 'dist'),
   icon: join(ROOT_DIR, 'assets', 'icons', 'icon.png'),
 };
@@ -76,6 +77,8 @@ async function start(): Promise<void> {
   const opening = AppService.open({
     userDataDir: app.getPath('userData'),
     transport: utilityTransport(PATHS.worker, { log }),
+    // Each conversion in its own utility process: the checkpoint reads never block this process.
+    convertTransport: utilityTransport(PATHS.convert, { log }),
     pickDirectory: async (title) => {
       const win = getWindow();
       const options = { title, properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };

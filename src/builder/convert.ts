@@ -22,6 +22,12 @@ export interface ConvertOptions extends QuantSettings {
   /** Replace an existing output folder. */
   force?: boolean;
   onProgress?: (event: { stage: string; part?: string }) => void;
+  /**
+   * Remove the temp folder and exit(130) on SIGINT/SIGTERM while converting. Only for a process that
+   * exists to convert (the CLI, the converter child): a host process must keep its own signal handling.
+   * Default false; without it a killed run's temp folder is removed by the next run into that folder.
+   */
+  handleSignals?: boolean;
 }
 
 const TOKENIZER_FILES = [
@@ -51,7 +57,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
     rmSync(tmp, { recursive: true, force: true });
     process.exit(130);
   };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  if (opts.handleSignals) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     const raw = tensorSource(ckpt);
     const visionHash = new VisionHasher();

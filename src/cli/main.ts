@@ -38,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         asymmetric: o.asymmetric,
         accuracyLevel: intFlag(o.accuracyLevel, '--accuracy-level', 0),
         force: o.force,
+        // This process exists to convert: Ctrl-C removes the temp folder before exiting.
+        handleSignals: true,
         onProgress: (e) => e.part && process.stderr.write(`building ${e.part} graph…\n`),
       });
       const l = m.shapes.language;

@@ -348,8 +348,14 @@ export class InferenceHost {
     return parsed.data;
   }
 
+  /** Settles when the current worker takes requests (after start, or after a restart and reload: await it
+   *  after an 'exit' event); rejects when the host gave up restarting, is shut down or was never started. */
+  async whenReady(): Promise<void> {
+    await this.readyTransport();
+  }
+
   /** The transport of a worker that is ready, waiting through restarts in progress. */
-  private async whenReady(): Promise<Transport> {
+  private async readyTransport(): Promise<Transport> {
     for (;;) {
       const ready = this.ready;
       if (!ready) throw new AppError('inference_failed', this.stopping ? 'the inference host was shut down' : 'the inference host is not started; call start() first');
@@ -368,7 +374,7 @@ export class InferenceHost {
 
   private async call<T>(request: DistributiveOmit<HostMessage, 'id'>, call: CallOptions): Promise<T> {
     throwIfCancelled(call.signal);
-    const t = await this.whenReady();
+    const t = await this.readyTransport();
     throwIfCancelled(call.signal);
     return this.send<T>(t, request, call);
   }

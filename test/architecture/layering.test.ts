@@ -16,6 +16,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ELECTRON_SHELL = [
   'electron/main/main.ts', 'electron/main/window.ts', 'electron/main/security.ts', 'electron/main/menu.ts',
   'electron/main/utility-transport.ts', 'electron/main/ipc-register.ts', 'electron/preload.ts', 'electron/worker-entry.ts',
+  'electron/convert-entry.ts',
 ];
 
 const CODE = /\.(ts|mts|cts|js|mjs|cjs|svelte)$/;
@@ -126,8 +127,9 @@ describe('layering', () => {
     for (const f of ELECTRON_SHELL) assert.ok(files.includes(f), `${f} exists`);
     const importing = files.filter((f) => importsOf(readFileSync(join(ROOT, f), 'utf8')).some(isElectron));
     assert.ok(importing.length >= 6, `${importing.join(', ')}`);
-    // worker-entry.ts uses only process.parentPort (typed by electron's global augmentation).
+    // The utility-process entries use only process.parentPort (typed by electron's global augmentation).
     assert.ok(!importing.includes('electron/worker-entry.ts'));
+    assert.ok(!importing.includes('electron/convert-entry.ts'));
   });
 
   it('the root tsconfig leaves exactly the shell files to electron/tsconfig.json', () => {

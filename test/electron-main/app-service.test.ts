@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { AppService } from '../../electron/main/app-service.ts';
 import { type Dispatch, createDispatcher } from '../../electron/main/ipc-handlers.ts';
 import { mediaResponse } from '../../electron/main/media.ts';
+import { forkConvertTransport } from '../../src/jobs/converter-host.ts';
+import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { EventMap, EventName } from '../../src/shared/ipc-contract.ts';
 import type { ArgsOf, Channel, ResultMap } from '../../src/shared/ipc-contract.ts';
 import { tinyModel } from '../e2e/fixture-models.ts';
@@ -22,7 +24,7 @@ let userDataDir: string;
 let service: AppService;
 let dispatch: Dispatch;
 const events: { [E in EventName]: EventMap[E][] } = {
-  'library:changed': [], 'queue:status': [], 'worker:status': [], 'models:status': [], 'stream:token': [], 'convert:progress': [], problem: [],
+  'library:changed': [], 'queue:status': [], 'worker:status': [], 'models:status': [], 'stream:token': [], 'convert:progress': [], problem: [], 'app:command': [],
 };
 
 async function call<C extends Channel>(channel: C, arg?: ArgsOf<C>): Promise<ResultMap[C]> {
@@ -41,8 +43,17 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false | Pro
   }
 }
 
+/** The converter processes started (each conversion runs in its own child, never in this process). */
+const converterPids: (number | undefined)[] = [];
+const forkConverter = forkConvertTransport();
+const convertTransport: TransportFactory = () => {
+  const t = forkConverter();
+  converterPids.push(t.pid);
+  return t;
+};
+
 async function open(): Promise<void> {
-  service = await AppService.open({ userDataDir, restartBackoffMs: 50, watcher: { stabilityMs: 200, debounceMs: 100 }, log: () => {} });
+  service = await AppService.open({ userDataDir, restartBackoffMs: 50, watcher: { stabilityMs: 200, debounceMs: 100 }, convertTransport, log: () => {} });
   dispatch = createDispatcher(service);
   for (const e of Object.keys(events) as EventName[]) service.on(e, (p) => void (events[e] as unknown[]).push(p));
 }
@@ -237,17 +248,35 @@ describe('AppService (main process, no browser)', { timeout: 240_000 }, () => {
     assert.ok(similar.items.length >= 4 && similar.items.every((i) => i.id !== chelsea.id));
   });
 
-  it('converts a checkpoint with progress events', async () => {
+  it('converts a checkpoint in a converter process with progress events; cancel stops a conversion', async () => {
     const out = join(dir, 'converted-itm');
+    const children = converterPids.length;
     const r = await call('convertModel', { requestId: 'conv-1', checkpointDir: join(PHOTOS, '..', 'fixtures', 'hf-blip2', 'itm'), outDir: out, weights: 'fp32' });
     assert.equal(r.dir, out);
     assert.ok(existsSync(join(out, 'model.json')));
+    assert.equal(converterPids.length, children + 1);
+    assert.ok(converterPids.at(-1) && converterPids.at(-1) !== process.pid, 'converted in a child process');
     const progress = events['convert:progress'].filter((p) => p.requestId === 'conv-1');
     assert.ok(progress.some((p) => p.stage === 'graph' && p.part));
     assert.deepEqual(progress.at(-1), { requestId: 'conv-1', stage: 'done', done: true });
     const bad = await dispatch('pa:convertModel', { requestId: 'conv-2', checkpointDir: photoDir, outDir: join(dir, 'nothing') });
     assert.equal(bad.ok, false);
     assert.ok(events['convert:progress'].some((p) => p.requestId === 'conv-2' && p.done && p.error));
+
+    const cancelledOut = join(dir, 'cancelled-opt');
+    // Cancelled as soon as the first graph starts (the tiny checkpoint converts in a fraction of a second).
+    let cancelAnswer: Promise<ResultMap['cancel']> | undefined;
+    const off = service.on('convert:progress', (p) => {
+      if (p.requestId !== 'conv-3' || p.stage !== 'graph') return;
+      off();
+      cancelAnswer = call('cancel', { requestId: 'conv-3' });
+    });
+    const cancelled = await dispatch('pa:convertModel', { requestId: 'conv-3', checkpointDir: join(PHOTOS, '..', 'fixtures', 'hf-blip2', 'opt'), outDir: cancelledOut, weights: 'fp32' });
+    assert.deepEqual(await cancelAnswer, { cancelled: true });
+    assert.equal(!cancelled.ok && cancelled.error.code, 'cancelled');
+    assert.equal(events['convert:progress'].filter((p) => p.requestId === 'conv-3').at(-1)?.error?.code, 'cancelled');
+    assert.ok(!existsSync(cancelledOut));
+    assert.deepEqual(await call('cancel', { requestId: 'conv-3' }), { cancelled: false });
   });
 
   it('answers errors as data: invalid arguments, unknown calls, unknown photos', async () => {

@@ -160,6 +160,23 @@ describe('InferenceHost with a real worker process', { timeout: 120_000 }, () =>
     assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
   });
 
+  it('whenReady settles once a SIGKILLed worker is restarted and its model reloaded', async () => {
+    await host.whenReady();
+    const pid = host.pid!;
+    const restarts = events.restart.length;
+    const exited = new Promise<void>((resolve) => { const off = host.on('exit', () => { off(); resolve(); }); });
+    process.kill(pid, 'SIGKILL');
+    await exited;
+    await host.whenReady();
+    const restarted = host.pid!;
+    assert.ok(restarted && restarted !== pid);
+    assert.equal(events.restart.length, restarts + 1);
+    assert.ok(events.log.some((l) => l.message.startsWith(`[inference-worker ${restarted}] load `)), 'the model was reloaded first');
+    const r = await host.caption(CHELSEA, { maxNewTokens: 8 });
+    assert.deepEqual(r.tokenIds, (await reference(CHELSEA, { maxNewTokens: 8 })).tokenIds);
+    assert.equal(host.pid, restarted);
+  });
+
   it('shuts down cleanly, leaving no process, and can start again', async () => {
     const pid = host.pid!;
     await host.shutdown();
@@ -228,6 +245,31 @@ describe('InferenceHost restart policy and shutdown (fake transport)', () => {
     assert.deepEqual(restarts, [1, 2]);
     assert.equal(fakes.length, 3);
     await h.shutdown();
+  });
+
+  it('whenReady waits through a restart and its reload; rejects when not started, given up or shut down', async () => {
+    const fakes: FakeWorker[] = [];
+    const h = new InferenceHost({ transport: () => { const f = new FakeWorker(); fakes.push(f); return f; }, maxRestarts: 1, backoffMs: 1 });
+    await assert.rejects(h.whenReady(), hasCode('inference_failed', /not started/));
+    await h.start();
+    await h.whenReady();
+    await h.load('/models/tiny');
+    fakes[0].crash();
+    await h.whenReady();
+    assert.equal(fakes.length, 2);
+    assert.equal(fakes[1].sent[0]?.type, 'load', 'the reload was answered before whenReady settled');
+    fakes[1].crash();
+    await assert.rejects(h.whenReady(), hasCode('inference_failed', /not restarted/));
+    await h.shutdown();
+    await assert.rejects(h.whenReady(), hasCode('inference_failed', /shut down/));
+
+    // A shutdown during the restart's backoff settles a waiting whenReady too.
+    const slow = new InferenceHost({ transport: () => { const f = new FakeWorker(); fakes.push(f); return f; }, backoffMs: 60_000 });
+    await slow.start();
+    fakes.at(-1)!.crash();
+    const waiting = slow.whenReady();
+    await slow.shutdown();
+    await assert.rejects(waiting, hasCode('inference_failed', /shut down/));
   });
 
   it('kills a worker that ignores shutdown once the wait is over', async () => {
