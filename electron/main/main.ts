@@ -78,7 +78,7 @@ async function start(): Promise<void> {
     userDataDir: app.getPath('userData'),
     transport: utilityTransport(PATHS.worker, { log }),
     // Each conversion in its own utility process: the checkpoint reads never block this process.
-    convertTransport: utilityTransport(PATHS.convert, { log }),
+    convertTransport: utilityTransport(PATHS.convert, { log, serviceName: 'Photo Assistant model converter', logLabel: 'converter' }),
     pickDirectory: async (title) => {
       const win = getWindow();
       const options = { title, properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };

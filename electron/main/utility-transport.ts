@@ -10,6 +10,9 @@ export interface UtilityTransportOptions {
   /** Where the worker's stderr/stdout lines and crash reasons go (each prefixed with the pid). */
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Process name shown by the OS task manager and the log prefix (default: the inference worker). */
+  serviceName?: string;
+  logLabel?: string;
 }
 
 export const WORKER_SERVICE_NAME = 'Photo Assistant inference';
@@ -29,12 +32,12 @@ export function utilityTransport(entry: string, options: UtilityTransportOptions
     let child: UtilityProcess;
     try {
       child = utilityProcess.fork(entry, [], {
-        serviceName: WORKER_SERVICE_NAME,
+        serviceName: options.serviceName ?? WORKER_SERVICE_NAME,
         stdio: 'pipe',
         env: options.env ?? process.env,
       });
     } catch (err) {
-      log(`[inference-worker ?] could not start: ${(err as Error).message}`);
+      log(`[${options.logLabel ?? 'inference-worker'} ?] could not start: ${(err as Error).message}`);
       // Exit asynchronously, as a real process would: the host registers its listener after the factory returns.
       setImmediate(() => exit({ code: null, signal: null }));
       return {
@@ -49,7 +52,7 @@ export function utilityTransport(entry: string, options: UtilityTransportOptions
     // child.pid is undefined before 'spawn' and again after 'exit'; the host logs the pid of a dead worker.
     let pid: number | undefined = child.pid;
     child.once('spawn', () => { pid = child.pid; });
-    const prefix = (): string => `[inference-worker ${pid ?? '?'}]`;
+    const prefix = (): string => `[${options.logLabel ?? 'inference-worker'} ${pid ?? '?'}]`;
     pipeLines(child.stdout, (line) => log(`${prefix()} ${line}`));
     pipeLines(child.stderr, (line) => log(`${prefix()} ${line}`));
     child.on('error', (type, location) => log(`${prefix()} ${type} at ${location}`));
