@@ -5,24 +5,14 @@ import {
   type IpcMainInvokeEvent, type Session, type WebContents, BrowserWindow, app, protocol,
 } from 'electron';
 import { MEDIA_SCHEME } from '../../src/shared/ipc-contract.ts';
+import { contentSecurityPolicy } from './csp.ts';
 
 /** The built renderer is served from app://renderer/ (window.ts), never from file://. */
 export const APP_SCHEME = 'app';
 export const APP_HOST = 'renderer';
 export const APP_ENTRY_URL = `${APP_SCHEME}://${APP_HOST}/index.html`;
 
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  // Svelte transitions and inline style attributes; no inline script is allowed.
-  "style-src 'self' 'unsafe-inline'",
-  `img-src 'self' ${MEDIA_SCHEME}: data:`,
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy(`${MEDIA_SCHEME}:`);
 
 /** Must run before app 'ready': schemes gain their privileges only then. */
 export function registerPrivilegedSchemes(): void {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Catalog } from '../../src/library/catalog/catalog.ts';
 import type { Folder } from '../../src/library/catalog/types.ts';
+import { rng, unitRows } from '../helpers/random-vectors.ts';
 
 let root: string;
 before(async () => (root = await mkdtemp(join(tmpdir(), 'pa-embed-'))));
@@ -34,29 +35,6 @@ function addPhotos(cat: Catalog, folder: Folder, dir: string, count: number): nu
   return ids;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function unitRows(r: () => number, rows: number, dim: number): Float32Array {
-  const v = new Float32Array(rows * dim);
-  for (let i = 0; i < rows; i++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) {
-      const x = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-      v[i * dim + j] = x;
-      s += x * x;
-    }
-    for (let j = 0; j < dim; j++) v[i * dim + j] /= Math.sqrt(s);
-  }
-  return v;
-}
 function itc(img: Float32Array, text: Float32Array, queries: number, dim: number): number {
   let best = -Infinity;
   for (let q = 0; q < queries; q++) {

@@ -7,34 +7,12 @@ import {
   bytesPerPhoto, decodeF16, dequantizeInt8, encodeF16, f16ToF32, quantizeInt8,
 } from '../../src/library/search/embedding-codec.ts';
 import { VectorIndex, type SearchHit } from '../../src/library/search/vector-search.ts';
+import { rng, unitRows as unitRowsOf } from '../helpers/random-vectors.ts';
+const unitRows = (r: () => number, rows: number, dim = D) => unitRowsOf(r, rows, dim);
 
 const D = 256;
 const Q = 32;
 
-/** Deterministic PRNG (mulberry32) and normal samples. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function gauss(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
-function unitRows(r: () => number, rows: number, dim = D): Float32Array {
-  const v = new Float32Array(rows * dim);
-  for (let i = 0; i < rows; i++) {
-    let n = 0;
-    for (let j = 0; j < dim; j++) { const x = gauss(r); v[i * dim + j] = x; n += x * x; }
-    const inv = 1 / Math.sqrt(n);
-    for (let j = 0; j < dim; j++) v[i * dim + j] *= inv;
-  }
-  return v;
-}
 function basis(i: number, scale = 1): Float32Array {
   const v = new Float32Array(D);
   v[i] = scale;

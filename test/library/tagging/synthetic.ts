@@ -3,21 +3,11 @@
 // high against every photo (as generic prompts do with BLIP-2). Plus a deterministic fake encoder.
 import type { RetrievalEncoder } from '../../../src/runtime/blip2/retrieval-encoder.ts';
 import { createHash } from 'node:crypto';
+import { gaussian, rng } from '../../helpers/random-vectors.ts';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { gaussian, rng };
 
-export function gaussian(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
+
 
 export function normalize(v: Float32Array): Float32Array {
   let n = 0;
