@@ -1,0 +1,5 @@
+// Svelte compiler options shared by the Vite plugin and svelte-check. TypeScript in components is
+// type-only (Svelte 5 strips it natively), so no preprocessor is needed.
+export default {
+  compilerOptions: { runes: true },
+};
