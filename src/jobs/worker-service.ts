@@ -108,8 +108,9 @@ export class WorkerService {
       const started = performance.now();
       try {
         const value = await this.run(next.job, next.controller.signal);
-        this.post({ type: 'result', id: next.job.id, value });
+        // Logged first: what the worker says about a request always reaches the host before its answer.
         this.log('info', `${next.job.type} ${next.job.id} done in ${Math.round(performance.now() - started)} ms`);
+        this.post({ type: 'result', id: next.job.id, value });
       } catch (err) {
         this.fail(next.job.id, err);
       } finally {
