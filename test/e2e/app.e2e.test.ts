@@ -140,6 +140,9 @@ describe('with the tiny captioning and retrieval models', () => {
     const captions = await page.getByTestId('cell-caption').allInnerTexts();
     assert.ok(captions.some((c) => c.trim().length > 0), `some caption text is shown (got ${JSON.stringify(captions)})`);
     await until('the queue done', async () => Number(await page.getByTestId('queue-done').innerText()) >= SAMPLE.length);
+    // The sidebar's counts follow the queue (refreshed on library:changed).
+    await until('the folder shows every photo captioned', async () =>
+      (await page.getByTestId('folder').first().innerText()).includes(`${SAMPLE.length} captioned`));
     await app.screenshot('library-captioned');
   });
 
