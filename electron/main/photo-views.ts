@@ -76,7 +76,7 @@ export async function photoDetail(
     paths,
     format: photo.format,
     size: photo.size,
-    tags: catalog.tagsOf(photoId).map(tagView),
+    tags: catalog.allTags(photoId).map(tagView),
     captionHistory: catalog.captionHistory(photoId).map(captionView),
     metadata: { xmp: settings.xmp, sidecarPath: sidecar, written: sidecar ? await sidecarHolds(sidecar, summary.caption) : false },
     hasEmbedding: retrievalModelId ? catalog.hasEmbedding(photoId, retrievalModelId) : false,

@@ -127,6 +127,7 @@ export interface PhotoDetail extends PhotoSummary {
   paths: string[];
   format: string | null;
   size: number;
+  /** Every tag of the photo, rejected ones included (state says which), so a rejection can be undone. */
   tags: TagView[];
   captionHistory: CaptionView[];
   /** The XMP sidecar of the first copy and whether it holds the current caption. */

@@ -200,12 +200,12 @@ describe('with the tiny captioning and retrieval models', () => {
       await view.locator(`[data-testid="tag"][data-label="${accepted}"][data-state="accepted"]`).waitFor();
     }
     await view.getByRole('button', { name: 'Reject tag holiday' }).click();
-    // A rejected tag leaves the photo's tags (main lists only live ones) but stays rejected in the catalog.
-    await view.locator('[data-testid="tag"][data-label="holiday"]').waitFor({ state: 'detached' });
-
+    // A rejected tag moves to the "Rejected" list (it can be restored) and stays rejected in the catalog.
+    await view.locator('[data-testid="tag"][data-label="holiday"][data-state="rejected"]').waitFor({ state: 'attached' });
     const tags = (await app.service.getPhoto({ photoId })).tags;
-    assert.equal(tags.find((t) => t.label === 'holiday'), undefined);
+    assert.equal(tags.find((t) => t.label === 'holiday')?.state, 'rejected');
     assert.equal(app.service.lib.catalog.allTags(photoId).find((t) => t.label === 'holiday')?.state, 'rejected');
+    assert.ok(!app.service.lib.catalog.tagsOf(photoId).some((t) => t.label === 'holiday'), 'not among the live tags (nor in XMP)');
     if (accepted) assert.equal(tags.find((t) => t.label === accepted)?.state, 'accepted');
   });
 

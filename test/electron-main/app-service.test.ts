@@ -191,7 +191,8 @@ describe('AppService (main process, no browser)', { timeout: 240_000 }, () => {
     assert.deepEqual(d.tags.map((t) => [t.label, t.provenance, t.state]), [['Breakfast', 'user', 'accepted']]);
     assert.ok(readFileSync(sidecar, 'utf8').includes('Breakfast'));
     d = await call('rejectTag', { photoId: coffee.id, label: 'breakfast' });
-    assert.deepEqual(d.tags, []);
+    assert.deepEqual(d.tags.map((t) => [t.label, t.state]), [['Breakfast', 'rejected']], 'listed as rejected, so it can be restored');
+    assert.ok(!readFileSync(sidecar, 'utf8').includes('Breakfast'), 'a rejected tag leaves the sidecar');
     assert.equal((await call('listPhotos', { filters: { hasTags: ['Breakfast'] } })).total, 0);
   });
 
