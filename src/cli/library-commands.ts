@@ -94,9 +94,15 @@ export function addLibraryCommands(program: Command): void {
       progress?.stop();
       await embed();
       if (o.watch && !abort.signal.aborted) {
-        say('watching for changes (Ctrl-C to stop)…');
         let running = Promise.resolve();
-        const watcher = lib.watch({}, () => { running = running.then(() => runner.drain(abort.signal)).then(embed); });
+        const work = () => { running = running.then(() => runner.drain(abort.signal)).then(embed); };
+        const watcher = lib.watch({}, work);
+        await watcher.ready();
+        // Files that arrived between the first scan and the watcher being ready: a quick rescan
+        // (unchanged files are not hashed again) so nothing falls in the gap.
+        await lib.scanAll(abort.signal);
+        work();
+        say('watching for changes (Ctrl-C to stop)…');
         await new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
         await watcher.close();
         await running;

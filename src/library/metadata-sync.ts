@@ -26,18 +26,13 @@ export class MetadataSync {
     if (this.settings.xmp === 'off') return 0;
     const caption = this.catalog.currentCaption(photoId);
     const suggested = this.settings.includeSuggestedTags ?? true;
-    const tags = this.catalog.allTags(photoId);
     const subjects = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted' || (suggested && t.state === 'suggested')).map((t) => t.label);
-    // Keywords of tags we must not write (rejected, or suggestions when those are off): a sidecar
-    // still holding one, e.g. our own earlier write, is out of date even if it has every subject.
-    const kept = new Set(subjects.map((s) => s.toLowerCase()));
-    const dropped = new Set(tags.map((t) => t.label.toLowerCase()).filter((l) => !kept.has(l)));
     let written = 0;
     for (const path of this.catalog.photoPaths(photoId)) {
       if (!existsSync(path)) continue;
       const sidecar = sidecarPath(path, this.settings.sidecarNaming);
       try {
-        if (await this.upToDate(sidecar, caption?.text, subjects, dropped)) continue;
+        if (await this.upToDate(sidecar, caption?.text, subjects)) continue;
         await writeSidecar(sidecar, {
           description: caption?.text ?? undefined,
           subjects,
@@ -63,10 +58,14 @@ export class MetadataSync {
     return written;
   }
 
-  private async upToDate(sidecar: string, description: string | undefined, subjects: string[], dropped: Set<string>): Promise<boolean> {
+  /**
+   * A write replaces dc:subject as a whole, so a sidecar is current only when it holds exactly these
+   * keywords: one still holding a rejected tag or a withdrawn suggestion (our earlier write) is not.
+   */
+  private async upToDate(sidecar: string, description: string | undefined, subjects: string[]): Promise<boolean> {
     if (!existsSync(sidecar)) return false;
     const cur = await readSidecar(sidecar);
-    return (cur.description ?? undefined) === description && subjects.every((s) => cur.subjects.includes(s)) &&
-      !cur.subjects.some((s) => dropped.has(s.toLowerCase()));
+    const key = (list: readonly string[]) => [...new Set(list.map((s) => s.toLowerCase()))].sort().join('\n');
+    return (cur.description ?? undefined) === description && key(cur.subjects) === key(subjects);
   }
 }

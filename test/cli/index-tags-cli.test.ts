@@ -40,24 +40,27 @@ describe('photo-assistant index --retrieval-model', () => {
     assert.match(r.stderr, /3 photo\(s\) searchable/);
     const cat = Catalog.open(db);
     try {
+      let tagged = 0;
       for (const n of names) {
         const id = cat.fileByPath(join(photos, n))!.photoId;
         assert.ok(cat.currentCaption(id), `${n} captioned`);
+        // After the end-of-run calibration a photo may keep no tag (random tiny weights: nothing near).
         const tags = cat.tagsOf(id);
-        assert.ok(tags.length >= 1, `${n} has at least one AI tag`);
+        if (tags.length) tagged++;
         assert.ok(tags.every((t) => t.provenance === 'ai' && t.state === 'suggested' && typeof t.score === 'number'));
         const side = await readSidecar(join(photos, `${n}.xmp`));
         assert.deepEqual([...side.subjects].sort(), tags.map((t) => t.label).sort(), `${n}: sidecar subjects are the photo's tags`);
         assert.equal(side.description, cat.currentCaption(id)!.text);
       }
+      assert.ok(tagged >= 1, 'some photo has AI tags');
     } finally {
       cat.close();
     }
   });
 
   it('a rejected tag leaves the sidecar and never returns; nothing is embedded twice', async () => {
-    const path = join(photos, names[0]);
     let cat = Catalog.open(db);
+    const path = names.map((n) => join(photos, n)).find((p) => cat.tagsOf(cat.fileByPath(p)!.photoId).length > 0)!;
     const id = cat.fileByPath(path)!.photoId;
     const label = cat.tagsOf(id)[0].label;
     cat.rejectTag(id, label);

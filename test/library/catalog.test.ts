@@ -304,6 +304,21 @@ describe('captions and tags', () => {
     assert.equal(cat.importUserMetadata(other.photoId, { description: 'a red car' }).captionAdded, false);
     assert.equal(cat.currentCaption(other.photoId)!.provenance, 'ai');
   });
+
+  it('replacing AI suggestions withdraws stale ones and keeps accepted, rejected and user tags', () => {
+    const { cat: c, dir, folder } = fresh();
+    const { photoId: id } = put(c, folder, join(dir, 'r.jpg'), 'R');
+    c.addAiTags(id, [{ label: 'beach', score: 4 }, { label: 'dog', score: 3.8 }, { label: 'sunset', score: 3.6 }, { label: 'kite', score: 3.7 }]);
+    c.acceptTag(id, 'beach');
+    c.rejectTag(id, 'dog');
+    c.addUserTag(id, 'Holiday');
+    assert.equal(c.replaceAiSuggestions(id, [{ label: 'sea', score: 5 }, { label: 'kite', score: 3.9 }]), 1);
+    assert.deepEqual(c.allTags(id).map((t) => [t.label, t.provenance, t.state]).sort(), [
+      ['Holiday', 'user', 'accepted'], ['beach', 'ai', 'accepted'], ['dog', 'ai', 'rejected'], ['kite', 'ai', 'suggested'], ['sea', 'ai', 'suggested'],
+    ]);
+    assert.equal(c.allTags(id).find((t) => t.label === 'kite')!.score, 3.9);
+    c.close();
+  });
 });
 
 describe('export and stats', () => {

@@ -107,6 +107,7 @@ export class Catalog {
 
   // tags
   addAiTags(photoId: number, list: readonly tags.AiTag[]): number { return tags.addAiTags(this.ctx, photoId, list); }
+  replaceAiSuggestions(photoId: number, list: readonly tags.AiTag[]): number { return tags.replaceAiSuggestions(this.ctx, photoId, list); }
   addUserTag(photoId: number, label: string): Tag { return tags.addUserTag(this.ctx, photoId, label); }
   acceptTag(photoId: number, label: string): Tag { return tags.acceptTag(this.ctx, photoId, label); }
   rejectTag(photoId: number, label: string): Tag { return tags.rejectTag(this.ctx, photoId, label); }

@@ -44,6 +44,22 @@ export function addAiTags(ctx: Ctx, photoId: number, tags: readonly AiTag[]): nu
   });
 }
 
+/**
+ * The model's current suggestions for the photo: like addAiTags, and AI suggestions no longer in
+ * `tags` (e.g. after the thresholds were re-calibrated) are withdrawn. Accepted, rejected and user
+ * tags are never touched. Returns how many labels were new.
+ */
+export function replaceAiSuggestions(ctx: Ctx, photoId: number, tags: readonly AiTag[]): number {
+  const keep = new Set(tags.map((t) => cleanLabel(t.label).toLowerCase()));
+  return immediate(ctx.db, () => {
+    const stale = (stmt(ctx.db, `SELECT label FROM tags WHERE photo_id = ? AND provenance = 'ai' AND state = 'suggested'`)
+      .all(photoId) as { label: string }[]).filter((r) => !keep.has(r.label.toLowerCase()));
+    const del = stmt(ctx.db, `DELETE FROM tags WHERE photo_id = ? AND label = ? AND provenance = 'ai' AND state = 'suggested'`);
+    for (const r of stale) del.run(photoId, r.label);
+    return addAiTags(ctx, photoId, tags);
+  });
+}
+
 /** The user adds a label; this also overrides their own earlier rejection of it. */
 export function addUserTag(ctx: Ctx, photoId: number, label: string): Tag {
   const clean = cleanLabel(label);

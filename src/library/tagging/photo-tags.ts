@@ -26,12 +26,14 @@ export async function loadTagger(
 }
 
 /**
- * Suggests tags for the photo from its query vectors; labels the user rejected for this photo are
+ * Suggests tags for the photo from its query vectors (withdrawing earlier suggestions that no longer
+ * pass; accepted, rejected and user tags stay); labels the user rejected for this photo are
  * skipped before ranking (so the next best takes the slot) and the catalog refuses them anyway.
  * Returns how many labels were new for the photo.
  */
 export function applyTags(catalog: Catalog, photoId: number, features: Float32Array, tagger: Tagger, opts: AssignOptions = {}): number {
-  return catalog.addAiTags(photoId, assignForPhoto(catalog, photoId, features, tagger, opts).map(({ label, score }) => ({ label, score })));
+  // Replaces the photo's earlier suggestions: after a re-calibration, labels that no longer pass go.
+  return catalog.replaceAiSuggestions(photoId, assignForPhoto(catalog, photoId, features, tagger, opts).map(({ label, score }) => ({ label, score })));
 }
 
 /** The tags `applyTags` would suggest, without writing them. */
