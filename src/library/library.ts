@@ -121,13 +121,25 @@ export class Library {
     }
   }
 
-  /** Captions and keywords people already wrote (sidecar or embedded XMP) count as theirs. */
+  /**
+   * Captions and keywords people already wrote (sidecar or embedded XMP) count as theirs; what our
+   * own earlier write marked as the model's (our provenance namespace, hash-checked for the caption)
+   * comes back as AI output, so a new catalog over old sidecars keeps "AI vs you".
+   */
   private async importExistingMetadata(photoId: number, path: string): Promise<void> {
     try {
       const sidecar = await findSidecar(path);
       const fields = sidecar ? await readSidecar(sidecar) : await readEmbeddedXmp(path);
       if (fields && (fields.description || fields.subjects.length)) {
-        this.catalog.importUserMetadata(photoId, { description: fields.description, subjects: fields.subjects });
+        const p = fields.provenance;
+        const ai = new Set(p?.aiSubjects.map((s) => s.toLowerCase()));
+        this.catalog.importUserMetadata(photoId, {
+          description: fields.description,
+          subjects: fields.subjects.filter((s) => !ai.has(s.toLowerCase())),
+          ...(p?.aiSubjects.length ? { aiSubjects: p.aiSubjects } : {}),
+          ...(p?.descriptionSource ? { descriptionSource: p.descriptionSource } : {}),
+          ...(p?.descriptionModel ? { descriptionModel: p.descriptionModel } : {}),
+        });
       }
     } catch (e) {
       this.problem(e);

@@ -1,10 +1,11 @@
 // Writes a photo's current caption and tags (accepted, and by default the model's suggestions;
-// rejected never) to XMP sidecars (merged, atomic) next to each present copy. Originals are never
-// modified. Idempotent, so a run killed between the catalog commit and the sidecar write is
-// repaired by `syncAll` on the next start.
+// rejected never) to XMP sidecars (merged, atomic) next to each present copy, with our provenance
+// namespace saying which of them are the model's (so a new catalog over these files can tell AI
+// from the user again). Originals are never modified. Idempotent, so a run killed between the
+// catalog commit and the sidecar write is repaired by `syncAll` on the next start.
 import { toErrorData, type ErrorData } from '../shared/errors.ts';
 import type { Catalog } from './catalog/catalog.ts';
-import { readSidecar, sidecarPath, writeSidecar, type SidecarNaming } from './xmp/index.ts';
+import { readSidecar, sidecarPath, writeSidecar, type SidecarNaming, type XmpProvenance } from './xmp/index.ts';
 import { existsSync } from 'node:fs';
 
 export type XmpMode = 'off' | 'sidecar';
@@ -26,16 +27,24 @@ export class MetadataSync {
     if (this.settings.xmp === 'off') return 0;
     const caption = this.catalog.currentCaption(photoId);
     const suggested = this.settings.includeSuggestedTags ?? true;
-    const subjects = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted' || (suggested && t.state === 'suggested')).map((t) => t.label);
+    const tags = this.catalog.tagsOf(photoId).filter((t) => t.state === 'accepted' || (suggested && t.state === 'suggested'));
+    const subjects = tags.map((t) => t.label);
+    // An accepted AI tag is the user's choice now; only suggestions are marked as the model's.
+    const provenance: XmpProvenance = {
+      aiSubjects: tags.filter((t) => t.state === 'suggested').map((t) => t.label),
+      ...(caption ? { descriptionSource: caption.provenance } : {}),
+      ...(caption?.provenance === 'ai' && caption.modelId ? { descriptionModel: caption.modelId } : {}),
+    };
     let written = 0;
     for (const path of this.catalog.photoPaths(photoId)) {
       if (!existsSync(path)) continue;
       const sidecar = sidecarPath(path, this.settings.sidecarNaming);
       try {
-        if (await this.upToDate(sidecar, caption?.text, subjects)) continue;
+        if (await this.upToDate(sidecar, caption?.text, subjects, provenance)) continue;
         await writeSidecar(sidecar, {
           description: caption?.text ?? undefined,
           subjects,
+          provenance,
           ...(this.settings.hierarchicalSubjects ? { hierarchicalSubjects: subjects } : {}),
         });
         written++;
@@ -61,11 +70,15 @@ export class MetadataSync {
   /**
    * A write replaces dc:subject as a whole, so a sidecar is current only when it holds exactly these
    * keywords: one still holding a rejected tag or a withdrawn suggestion (our earlier write) is not.
+   * Likewise for provenance: an accepted suggestion, or a sidecar written before we recorded it.
    */
-  private async upToDate(sidecar: string, description: string | undefined, subjects: string[]): Promise<boolean> {
+  private async upToDate(sidecar: string, description: string | undefined, subjects: string[], provenance: XmpProvenance): Promise<boolean> {
     if (!existsSync(sidecar)) return false;
     const cur = await readSidecar(sidecar);
     const key = (list: readonly string[]) => [...new Set(list.map((s) => s.toLowerCase()))].sort().join('\n');
-    return (cur.description ?? undefined) === description && key(cur.subjects) === key(subjects);
+    const was = cur.provenance ?? { aiSubjects: [] };
+    // With no caption the sidecar's description is not ours to describe (see XmpUpdate.provenance).
+    const sameCaption = description === undefined || (was.descriptionSource === provenance.descriptionSource && was.descriptionModel === provenance.descriptionModel);
+    return (cur.description ?? undefined) === description && key(cur.subjects) === key(subjects) && key(was.aiSubjects) === key(provenance.aiSubjects) && sameCaption;
   }
 }

@@ -138,9 +138,11 @@ export class Catalog {
   deleteSetting(key: string): boolean { return settings.deleteSetting(this.ctx, key); }
 
   /**
-   * Records what the photo's existing XMP says as the user's own words. Text that was ever a caption
-   * of this photo is skipped: it is either already recorded or our own write-back read again, and
-   * must not become a 'user' caption or revert a newer edit. Keywords never revive a rejected tag.
+   * Records what the photo's existing XMP says as the user's own words, except what our provenance
+   * namespace marks as the model's: that comes back as an AI caption and AI suggestions (score
+   * unknown). Text that was ever a caption of this photo is skipped: it is either already recorded
+   * or our own write-back read again, and must not become a 'user' caption or revert a newer edit.
+   * Keywords never revive a rejected tag, and a suggestion never demotes an existing tag.
    */
   importUserMetadata(photoId: number, meta: UserMetadata): ImportResult {
     return immediate(this.ctx.db, () => {
@@ -148,11 +150,19 @@ export class Catalog {
       const result: ImportResult = { captionAdded: false, tagsAdded: 0 };
       const description = meta.description?.trim();
       if (description && !captions.hasCaptionText(this.ctx, photoId, description)) {
-        captions.setUserCaption(this.ctx, photoId, description);
+        if (meta.descriptionSource === 'ai') {
+          // Our sidecars always name the model; 'unknown' only for a hand-made packet that does not.
+          captions.addAiCaption(this.ctx, photoId, { text: description, modelId: meta.descriptionModel?.trim() || 'unknown' });
+        } else {
+          captions.setUserCaption(this.ctx, photoId, description);
+        }
         result.captionAdded = true;
       }
+      const suggested = (meta.aiSubjects ?? []).filter((s) => s.trim() !== '');
+      const isSuggested = new Set(suggested.map((s) => tags.cleanLabel(s).toLowerCase()));
+      for (const label of suggested) if (tags.addImportedSuggestion(this.ctx, photoId, label)) result.tagsAdded++;
       for (const subject of meta.subjects ?? []) {
-        if (subject.trim() === '') continue;
+        if (subject.trim() === '' || isSuggested.has(tags.cleanLabel(subject).toLowerCase())) continue;
         const existing = tags.findTag(this.ctx, photoId, subject);
         if (existing?.state === 'rejected' || existing?.state === 'accepted') continue;
         // New, or a suggestion the keyword confirms.

@@ -60,6 +60,17 @@ export function replaceAiSuggestions(ctx: Ctx, photoId: number, tags: readonly A
   });
 }
 
+/**
+ * Records an AI suggestion read back from our own sidecar (no score: it was not computed here).
+ * Any existing row wins, so this never demotes a user's tag. Returns whether a row was added.
+ */
+export function addImportedSuggestion(ctx: Ctx, photoId: number, label: string): boolean {
+  const clean = cleanLabel(label);
+  if (find(ctx, photoId, clean)) return false;
+  insert(ctx, photoId, clean, 'ai', null, 'suggested');
+  return true;
+}
+
 /** The user adds a label; this also overrides their own earlier rejection of it. */
 export function addUserTag(ctx: Ctx, photoId: number, label: string): Tag {
   const clean = cleanLabel(label);

@@ -95,6 +95,15 @@ export interface UserMetadata {
   description?: string;
   /** dc:subject keywords. */
   subjects?: string[];
+  /**
+   * Keywords our own earlier write marked as the model's suggestions (photoassistant:aiSubjects):
+   * recorded as AI suggestions, never as the user's, even when `subjects` lists them too.
+   */
+  aiSubjects?: string[];
+  /** Who wrote `description`, as our provenance namespace recorded it; absent means the user. */
+  descriptionSource?: Provenance;
+  /** The model of an AI `description`. */
+  descriptionModel?: string;
 }
 
 export interface ImportResult {

@@ -1,12 +1,17 @@
 // Merges the library's three properties into an existing XMP packet by editing the original text
 // at scanned offsets: only dc:description's x-default entry, dc:subject's items and
-// lr:hierarchicalSubject's items change; every other byte (other properties, other languages,
-// darktable history, crs: settings, comments, formatting) is left as the other tool wrote it.
+// lr:hierarchicalSubject's items change, plus our own provenance namespace, which is replaced as a
+// whole; every other byte (other properties, other languages, darktable history, crs: settings,
+// comments, formatting) is left as the other tool wrote it.
 import { AppError } from '../../shared/errors.ts';
 import { cleanXmlText, elementChildren, escapeXml, walk, type XmlElement } from './xml-scan.ts';
 import {
+  applyEdits, breaker, indentUnit, insertFirst, lineStart, qn, setContent, type Edit,
+} from './xmp-edit.ts';
+import { PA_PREFIX, provenanceProperties, settleProvenance, type XmpProvenance } from './xmp-provenance.ts';
+import {
   DESCRIPTION, HIERARCHICAL, NS, SUBJECT, descriptionsOf, fieldsOf, isRdf, isXDefault, occurrences, parseXmp,
-  type OwnedProperty,
+  type OwnedProperty, type XmpFields,
 } from './xmp-read.ts';
 
 export interface XmpUpdate {
@@ -16,6 +21,12 @@ export interface XmpUpdate {
   subjects?: string[];
   /** Replaces lr:hierarchicalSubject; [] removes it. */
   hierarchicalSubjects?: string[];
+  /**
+   * Replaces our provenance namespace (xmp-provenance.ts); null removes it, undefined leaves it.
+   * Keywords it lists that dc:subject will not hold are dropped. With `description` undefined and no
+   * descriptionSource here, what the namespace said about the untouched caption is kept.
+   */
+  provenance?: XmpProvenance | null;
 }
 
 /** The packet we create when a photo has no sidecar yet: the layout Adobe's XMP toolkit writes. */
@@ -23,17 +34,11 @@ export const NEW_PACKET =
   '<?xpacket begin="\uFEFF" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' +
   '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="photo-assistant">\n' +
   ` <rdf:RDF xmlns:rdf="${NS.rdf}">\n` +
-  `  <rdf:Description rdf:about=""\n    xmlns:dc="${NS.dc}"\n    xmlns:lr="${NS.lr}">\n` +
+  `  <rdf:Description rdf:about=""\n    xmlns:dc="${NS.dc}"\n    xmlns:lr="${NS.lr}"\n    xmlns:${PA_PREFIX}="${NS.pa}">\n` +
   '  </rdf:Description>\n' +
   ' </rdf:RDF>\n' +
   '</x:xmpmeta>\n' +
   '<?xpacket end="w"?>\n';
-
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
 
 /** Trimmed, cleaned, non-empty, first occurrence wins. */
 export function normalizeList(items: readonly string[]): string[] {
@@ -52,9 +57,28 @@ export function mergeXmp(xml: string, update: XmpUpdate, file?: string): string 
     xml = withEmptyDescription(xml, root, file);
     root = parseXmp(xml, file);
   }
-  const out = applyEdits(xml, planEdits(xml, root, update));
-  verify(out, update, file);
+  const prov = update.provenance === undefined ? undefined : update.provenance && settleFor(fieldsOf(root), update.provenance, update);
+  const out = applyEdits(xml, planEdits(xml, root, update, prov));
+  verify(out, update, prov, file);
   return out;
+}
+
+/** Our provenance as written: settled against the caption and keywords the packet will hold. */
+interface SettledProvenance {
+  settled: XmpProvenance;
+  description: string | undefined;
+}
+
+function settleFor(before: XmpFields, provenance: XmpProvenance, update: XmpUpdate): SettledProvenance {
+  const clean = cleanXmlText(update.description ?? '');
+  const description = update.description === undefined ? before.description : clean.trim() ? clean : undefined;
+  const subjects = update.subjects === undefined ? before.subjects : normalizeList(update.subjects);
+  let p = provenance;
+  if (update.description === undefined && !p.descriptionSource && before.provenance?.descriptionSource) {
+    const { descriptionSource, descriptionModel } = before.provenance;
+    p = { ...p, descriptionSource, ...(descriptionModel ? { descriptionModel } : {}) };
+  }
+  return { settled: settleProvenance(p, description, subjects), description };
 }
 
 function withEmptyDescription(xml: string, root: XmlElement, file?: string): string {
@@ -73,7 +97,9 @@ interface Pending {
   children: string[];
 }
 
-function planEdits(xml: string, root: XmlElement, update: XmpUpdate): Edit[] {
+const PREFERRED_PREFIX: Readonly<Record<string, string>> = { [NS.dc]: 'dc', [NS.lr]: 'lr', [NS.pa]: PA_PREFIX };
+
+function planEdits(xml: string, root: XmlElement, update: XmpUpdate, prov: SettledProvenance | null | undefined): Edit[] {
   const descs = descriptionsOf(root);
   const edits: Edit[] = [];
   const br = breaker(xml, indentUnit(xml, descs[0]));
@@ -93,15 +119,20 @@ function planEdits(xml: string, root: XmlElement, update: XmpUpdate): Edit[] {
   /** Where a new child of `el` is laid out: like its first child, else one step deeper than `el`. */
   const childAnchor = (el: XmlElement, first = elementChildren(el)[0]): [number, number] => (first ? [first.start, 0] : [el.start, 1]);
   const remove = (el: XmlElement): void => void edits.push({ start: lineStart(xml, el.start), end: el.end, text: '' });
+  /** A property element of `d` laid out like the element at `pos`, `depth` steps deeper; items escaped. */
+  const markup = (d: XmlElement, prop: OwnedProperty, pos: number, depth: number, kind: 'Alt' | 'Bag' | 'text', items: string[]) => {
+    const name = qn(prefixFor(d, prop.uri, PREFERRED_PREFIX[prop.uri] ?? 'ns'), prop.local);
+    if (kind === 'text') return `<${name}>${items.join('')}</${name}>`;
+    const rdf = prefixFor(d, NS.rdf, 'rdf');
+    const lang = kind === 'Alt' ? ' xml:lang="x-default"' : '';
+    const lis = items.map((v) => `${br(pos, depth + 2)}<${qn(rdf, 'li')}${lang}>${v}</${qn(rdf, 'li')}>`).join('');
+    return `<${name}>${br(pos, depth + 1)}<${qn(rdf, kind)}>${lis}${br(pos, depth + 1)}</${qn(rdf, kind)}>${br(pos, depth)}</${name}>`;
+  };
   /** A fresh property element: in place of `replacing`, or appended to the right description. */
   const place = (prop: OwnedProperty, replacing: XmlElement | undefined, home: XmlElement | undefined, kind: 'Alt' | 'Bag', items: string[]) => {
     const d = replacing?.parent ?? home ?? descs.find((x) => [...x.ns.values()].includes(prop.uri)) ?? descs[0];
     const [pos, depth] = replacing ? [replacing.start, 0] : childAnchor(d);
-    const name = qn(prefixFor(d, prop.uri, prop.uri === NS.dc ? 'dc' : 'lr'), prop.local);
-    const rdf = prefixFor(d, NS.rdf, 'rdf');
-    const lang = kind === 'Alt' ? ' xml:lang="x-default"' : '';
-    const lis = items.map((v) => `${br(pos, depth + 2)}<${qn(rdf, 'li')}${lang}>${v}</${qn(rdf, 'li')}>`).join('');
-    const text = `<${name}>${br(pos, depth + 1)}<${qn(rdf, kind)}>${lis}${br(pos, depth + 1)}</${qn(rdf, kind)}>${br(pos, depth)}</${name}>`;
+    const text = markup(d, prop, pos, depth, kind, items);
     if (replacing) edits.push({ start: replacing.start, end: replacing.end, text });
     else pendingOf(d).children.push(`${br(pos, depth)}${text}`);
   };
@@ -164,6 +195,23 @@ function planEdits(xml: string, root: XmlElement, update: XmpUpdate): Edit[] {
     }
   }
 
+  if (prov !== undefined) {
+    // Our namespace is ours alone: every property of it is replaced, in place when it is there
+    // already (so an unchanged write leaves the bytes alone). A declaration of it is left standing.
+    const ours = descs.flatMap((d) => elementChildren(d).filter((c) => c.uri === NS.pa));
+    dropAttrs(descs.flatMap((d) => d.attrs.filter((a) => a.uri === NS.pa).map((a) => ({ a }))));
+    const props = prov ? provenanceProperties(prov.settled, prov.description) : [];
+    const anchor = props.length ? ours[0] : undefined;
+    for (const el of ours) if (el !== anchor) remove(el);
+    if (props.length) {
+      const d = anchor?.parent ?? descs.find((x) => [...x.ns.values()].includes(NS.pa)) ?? descs[0];
+      const [pos, depth] = anchor ? [anchor.start, 0] : childAnchor(d);
+      const texts = props.map((p) => markup(d, { uri: NS.pa, local: p.local }, pos, depth, p.kind, p.items.map(escapeXml)));
+      if (anchor) edits.push({ start: anchor.start, end: anchor.end, text: texts.join(br(pos, depth)) });
+      else pendingOf(d).children.push(...texts.map((t) => `${br(pos, depth)}${t}`));
+    }
+  }
+
   for (const [d, { decls, children }] of pending) {
     const nsText = [...decls].map(([p, u]) => ` xmlns${p ? `:${p}` : ''}="${escapeXml(u)}"`).join('');
     if (d.selfClosing) {
@@ -182,77 +230,16 @@ function planEdits(xml: string, root: XmlElement, update: XmpUpdate): Edit[] {
   return edits;
 }
 
-function qn(prefix: string, local: string): string {
-  return prefix ? `${prefix}:${local}` : local;
-}
-
-/**
- * Line break plus indentation for new markup laid out like the element at `pos`, `depth` steps
- * deeper; nothing at all when that element shares its line with others (a compact packet stays compact).
- */
-function breaker(xml: string, unit: string): (pos: number, depth?: number) => string {
-  return (pos, depth = 0) => {
-    const indent = indentAt(xml, pos);
-    return indent === undefined ? '' : `\n${indent}${unit.repeat(depth)}`;
-  };
-}
-
-/** Replace an element's content, turning `<a/>` into `<a>…</a>` when needed. */
-function setContent(el: XmlElement, text: string): Edit {
-  if (el.selfClosing) return { start: el.startTagEnd - 2, end: el.end, text: `>${text}</${el.name}>` };
-  return { start: el.startTagEnd, end: el.endTagStart, text };
-}
-
-/** Insert `text` as the first content of `el`; `closeBreak` precedes the end tag a `<a/>` gains. */
-function insertFirst(el: XmlElement, text: string, closeBreak: string): Edit {
-  if (el.selfClosing) return { start: el.startTagEnd - 2, end: el.end, text: `>${text}${closeBreak}</${el.name}>` };
-  return { start: el.startTagEnd, end: el.startTagEnd, text };
-}
-
-/** Leading whitespace of the line `pos` is on, or undefined when something else precedes `pos` on it. */
-function indentAt(xml: string, pos: number): string | undefined {
-  let s = pos;
-  while (s > 0 && (xml[s - 1] === ' ' || xml[s - 1] === '\t')) s--;
-  return s === 0 || xml[s - 1] === '\n' ? xml.slice(s, pos) : undefined;
-}
-
-/** Where to cut from so that removing an element also removes its now-empty line. */
-function lineStart(xml: string, pos: number): number {
-  let s = pos;
-  while (s > 0 && (xml[s - 1] === ' ' || xml[s - 1] === '\t')) s--;
-  if (xml[s - 1] === '\n') s--;
-  if (xml[s - 1] === '\r') s--;
-  return s;
-}
-
-/** One indentation step as the writer used it (child indent minus parent indent), default one space. */
-function indentUnit(xml: string, d: XmlElement | undefined): string {
-  const first = d && elementChildren(d)[0];
-  const outer = d && indentAt(xml, d.start);
-  const inner = first && indentAt(xml, first.start);
-  if (outer === undefined || inner === undefined) return ' ';
-  return inner.startsWith(outer) && inner.length > outer.length ? inner.slice(outer.length) : ' ';
-}
-
-export function applyEdits(xml: string, edits: Edit[]): string {
-  const sorted = [...edits].sort((a, b) => b.start - a.start || b.end - a.end);
-  let out = xml;
-  let limit = Infinity;
-  for (const e of sorted) {
-    if (e.end > limit) throw new AppError('io_error', 'internal error: overlapping XMP edits');
-    out = out.slice(0, e.start) + e.text + out.slice(e.end);
-    limit = e.start;
-  }
-  return out;
-}
-
 /** Re-read what we produced: a bug here must never reach the disk. */
-function verify(out: string, update: XmpUpdate, file?: string): void {
+function verify(out: string, update: XmpUpdate, prov: SettledProvenance | null | undefined, file?: string): void {
   const got = fieldsOf(parseXmp(out, file));
   const same = (a: string[], b: string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  const none: XmpProvenance = { aiSubjects: [] };
+  const [gp, wp] = [got.provenance ?? none, prov?.settled ?? none];
   const bad =
     (cleanXmlText(update.description ?? '').trim() && got.description !== cleanXmlText(update.description ?? '')) ||
     (update.subjects && !same(got.subjects, normalizeList(update.subjects))) ||
-    (update.hierarchicalSubjects && !same(got.hierarchicalSubjects, normalizeList(update.hierarchicalSubjects)));
+    (update.hierarchicalSubjects && !same(got.hierarchicalSubjects, normalizeList(update.hierarchicalSubjects))) ||
+    (prov !== undefined && (!same(gp.aiSubjects, wp.aiSubjects) || gp.descriptionSource !== wp.descriptionSource || gp.descriptionModel !== wp.descriptionModel));
   if (bad) throw new AppError('io_error', 'internal error: the merged XMP did not read back as written', { file });
 }

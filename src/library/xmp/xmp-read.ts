@@ -1,18 +1,16 @@
 // Reads the three XMP properties the library owns (dc:description, dc:subject,
-// lr:hierarchicalSubject) from any packet shape real tools write: x:xmpmeta or bare rdf:RDF,
-// xpacket wrappers, one or many rdf:Description blocks, attribute or element form. Properties are
-// matched by namespace URI, never by prefix, because writers are free to pick their own prefixes.
+// lr:hierarchicalSubject), and our provenance namespace beside them, from any packet shape real
+// tools write: x:xmpmeta or bare rdf:RDF, xpacket wrappers, one or many rdf:Description blocks,
+// attribute or element form. Properties are matched by namespace URI, never by prefix, because
+// writers are free to pick their own prefixes.
 import { AppError } from '../../shared/errors.ts';
 import {
   XML_NS, attr, elementChildren, parseDocument, textOf, walk, type XmlElement,
 } from './xml-scan.ts';
+import { NS, isRdf } from './xmp-ns.ts';
+import { readProvenance, type XmpProvenance } from './xmp-provenance.ts';
 
-export const NS = {
-  rdf: 'http://www.w3.org/1999/02/22-rdf-syntax-ns#',
-  dc: 'http://purl.org/dc/elements/1.1/',
-  lr: 'http://ns.adobe.com/lightroom/1.0/',
-  x: 'adobe:ns:meta/',
-} as const;
+export { NS, isRdf };
 
 export interface XmpFields {
   /** dc:description, the x-default entry (or the first language when there is no x-default). */
@@ -21,6 +19,8 @@ export interface XmpFields {
   subjects: string[];
   /** lr:hierarchicalSubject, keyword paths such as `Places|France|Paris`. */
   hierarchicalSubjects: string[];
+  /** What our own namespace says is the model's, when the packet carries it (xmp-provenance.ts). */
+  provenance?: XmpProvenance;
 }
 
 /** A property the library owns, identified by namespace URI and local name. */
@@ -31,10 +31,6 @@ export interface OwnedProperty {
 export const DESCRIPTION: OwnedProperty = { uri: NS.dc, local: 'description' };
 export const SUBJECT: OwnedProperty = { uri: NS.dc, local: 'subject' };
 export const HIERARCHICAL: OwnedProperty = { uri: NS.lr, local: 'hierarchicalSubject' };
-
-export function isRdf(el: XmlElement, local: string): boolean {
-  return el.uri === NS.rdf && el.local === local;
-}
 
 /**
  * Parse an XMP packet. Throws AppError('invalid_argument') naming `file` when the text is not
@@ -80,7 +76,11 @@ export function fieldsOf(root: XmlElement): XmpFields {
     collect(d, SUBJECT, subjects);
     collect(d, HIERARCHICAL, hierarchical);
   }
-  return { ...(description !== undefined ? { description } : {}), subjects, hierarchicalSubjects: hierarchical };
+  const provenance = readProvenance(descs, description, subjects);
+  return {
+    ...(description !== undefined ? { description } : {}), subjects, hierarchicalSubjects: hierarchical,
+    ...(provenance ? { provenance } : {}),
+  };
 }
 
 /** Items of a Bag/Seq/Alt property (or a bare text value from non-conforming writers), deduplicated. */
