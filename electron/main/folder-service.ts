@@ -38,6 +38,15 @@ export class FolderService {
     this.watcher = this.o.lib.watch(this.o.watcher ?? {}, () => this.changed({}));
     this.watcher.on('warning', ({ message }) => this.o.events.emit('problem', { code: 'io_error', message }));
     for (const f of this.o.lib.catalog.listFolders()) this.scan(f);
+    // A file created after the first walk passed its folder but before chokidar was ready is seen by
+    // neither: one more pass once the watcher is ready (cheap: unchanged files are not hashed again).
+    const watcher = this.watcher;
+    void watcher.ready().then(async () => {
+      for (const f of this.o.lib.catalog.listFolders()) {
+        await this.scans.get(f.id)?.done;
+        if (this.watcher === watcher) this.scan(f);
+      }
+    }).catch(() => {});
   }
 
   views(): FolderView[] {

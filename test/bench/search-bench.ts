@@ -1,4 +1,4 @@
-// `node --import tsx test/bench/search-bench.ts`: ITC search latency over SEARCH_PHOTOS (default 100,000)
+// `node --import tsx test/bench/search-bench.ts`: ITC search latency over SEARCH_PHOTOS (default 100,000; SEARCH_QUERIES, default 50)
 // synthetic photos × 32 × 256, int8 storage (8,320 B/photo ≈ 832 MB at 100k; fp16 would be 1.6 GB, f32 3.3 GB)
 // plus a float32 mean vector per photo (1 KiB) for the coarse stage. Prints p50/p95 over 50 queries for
 //   - exact: mean-vector bound pruning + exact max-over-queries scoring (same result as a full scan),
@@ -19,7 +19,8 @@ import { peakRssMiB } from './proc-stats.ts';
 const N = Number(process.env.SEARCH_PHOTOS ?? 100_000);
 const CANDIDATES = Number(process.env.SEARCH_CANDIDATES ?? 2000);
 const MODEL = process.env.SEARCH_MODEL ?? 'clustered';
-const Q = 32, D = 256, QUERIES = 50, LIMIT = 10;
+const QUERIES = Number(process.env.SEARCH_QUERIES ?? 50);
+const Q = 32, D = 256, LIMIT = 10;
 
 let state = 0x9e3779b9;
 function rand(): number { // xorshift32 in [-1, 1)

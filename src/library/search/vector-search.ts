@@ -16,6 +16,10 @@ import { AppError } from '../../shared/errors.ts';
 import { assertFinite, EMBED_DIM, QUERY_TOKENS, quantizeInto, type Int8Vectors } from './embedding-codec.ts';
 
 export type VectorStorage = 'f32' | 'int8';
+const BLOCK_SHIFT = 14;
+/** Photos per vector block (16,384: 134 MB of int8 or 537 MB of f32 at 32×256). */
+const BLOCK = 1 << BLOCK_SHIFT;
+const BLOCK_MASK = BLOCK - 1;
 export interface VectorIndexOptions { dim?: number; queries?: number; storage?: VectorStorage; capacity?: number }
 export interface SearchOptions {
   limit: number;
@@ -33,8 +37,10 @@ export class VectorIndex {
   private cap: number;
   private ids: Float64Array;
   private readonly slotOf = new Map<number, number>();
-  private f32: Float32Array;
-  private codes: Int8Array;
+  // The Q×D vectors live in blocks of BLOCK photos: one typed array cannot exceed 2^32 elements in V8
+  // (≈524,000 photos of 32×256 int8), and growing appends a block instead of copying everything.
+  private f32: Float32Array[] = [];
+  private codes: Int8Array[] = [];
   private scales: Float32Array;
   private means: Float32Array;
   private radius: Float32Array;
@@ -48,8 +54,7 @@ export class VectorIndex {
     this.cap = Math.max(1, opts.capacity ?? 64);
     const { cap, dim, queries } = this;
     this.ids = new Float64Array(cap);
-    this.f32 = new Float32Array(this.storage === 'f32' ? cap * queries * dim : 0);
-    this.codes = new Int8Array(this.storage === 'int8' ? cap * queries * dim : 0);
+    this.ensureBlocks(cap);
     this.scales = new Float32Array(this.storage === 'int8' ? cap * queries : 0);
     this.means = new Float32Array(cap * dim);
     this.radius = new Float32Array(cap);
@@ -64,8 +69,9 @@ export class VectorIndex {
     assertFinite(vectors, 'photo embedding');
     const s = this.slotFor(photoId);
     const qd = this.queries * this.dim;
-    if (this.storage === 'f32') this.f32.set(vectors, s * qd);
-    else quantizeInto(vectors, 0, this.queries, this.dim, this.codes, s * this.queries, this.scales, s * this.queries);
+    const b = s >>> BLOCK_SHIFT, at = (s & BLOCK_MASK) * qd;
+    if (this.storage === 'f32') this.f32[b].set(vectors, at);
+    else quantizeInto(vectors, 0, this.queries, this.dim, this.codes[b], (s & BLOCK_MASK) * this.queries, this.scales, s * this.queries);
     this.updateSummary(s);
   }
 
@@ -76,7 +82,7 @@ export class VectorIndex {
     this.checkLength(q.scales.length, this.queries, 'photo embedding scales');
     assertFinite(q.scales, 'photo embedding scales');
     const s = this.slotFor(photoId);
-    this.codes.set(q.codes, s * this.queries * this.dim);
+    this.codes[s >>> BLOCK_SHIFT].set(q.codes, (s & BLOCK_MASK) * this.queries * this.dim);
     this.scales.set(q.scales, s * this.queries);
     this.updateSummary(s);
   }
@@ -87,9 +93,10 @@ export class VectorIndex {
     const last = this.n - 1;
     if (s !== last) { // move the last photo into the hole
       const qd = this.queries * this.dim;
-      if (this.storage === 'f32') this.f32.copyWithin(s * qd, last * qd, (last + 1) * qd);
+      const [to, from] = [s, last].map((x) => ({ b: x >>> BLOCK_SHIFT, at: (x & BLOCK_MASK) * qd }));
+      if (this.storage === 'f32') this.f32[to.b].set(this.f32[from.b].subarray(from.at, from.at + qd), to.at);
       else {
-        this.codes.copyWithin(s * qd, last * qd, (last + 1) * qd);
+        this.codes[to.b].set(this.codes[from.b].subarray(from.at, from.at + qd), to.at);
         this.scales.copyWithin(s * this.queries, last * this.queries, (last + 1) * this.queries);
       }
       this.means.copyWithin(s * this.dim, last * this.dim, (last + 1) * this.dim);
@@ -170,14 +177,17 @@ export class VectorIndex {
   exactScore(s: number, text: Float32Array): number {
     const { dim, queries } = this;
     let best = -Infinity;
+    const b = s >>> BLOCK_SHIFT, local = s & BLOCK_MASK;
     if (this.storage === 'f32') {
-      for (let q = 0, base = s * queries * dim; q < queries; q++, base += dim) {
-        const d = dotF32(this.f32, base, text, dim);
+      const block = this.f32[b];
+      for (let q = 0, base = local * queries * dim; q < queries; q++, base += dim) {
+        const d = dotF32(block, base, text, dim);
         if (d > best) best = d;
       }
     } else {
-      for (let q = 0, row = s * queries; q < queries; q++, row++) {
-        const d = dotI8(this.codes, row * dim, text, dim) * this.scales[row];
+      const block = this.codes[b];
+      for (let q = 0, base = local * queries * dim, row = s * queries; q < queries; q++, base += dim, row++) {
+        const d = dotI8(block, base, text, dim) * this.scales[row];
         if (d > best) best = d;
       }
     }
@@ -204,8 +214,7 @@ export class VectorIndex {
       return b;
     };
     this.ids = resize(this.ids, 1, (l) => new Float64Array(l));
-    this.f32 = resize(this.f32, queries * dim, (l) => new Float32Array(l));
-    this.codes = resize(this.codes, queries * dim, (l) => new Int8Array(l));
+    this.ensureBlocks(cap);
     this.scales = resize(this.scales, queries, (l) => new Float32Array(l));
     this.means = resize(this.means, dim, (l) => new Float32Array(l));
     this.radius = resize(this.radius, 1, (l) => new Float32Array(l));
@@ -216,10 +225,12 @@ export class VectorIndex {
   private updateSummary(s: number): void {
     const { dim, queries } = this;
     const v = new Float64Array(queries * dim);
+    const b = s >>> BLOCK_SHIFT, base = (s & BLOCK_MASK) * queries * dim;
     for (let q = 0; q < queries; q++) {
       const row = s * queries + q;
       for (let i = 0; i < dim; i++) {
-        v[q * dim + i] = this.storage === 'f32' ? this.f32[row * dim + i] : this.codes[row * dim + i] * this.scales[row];
+        const at = base + q * dim + i;
+        v[q * dim + i] = this.storage === 'f32' ? this.f32[b][at] : this.codes[b][at] * this.scales[row];
       }
     }
     const m0 = s * dim;
@@ -235,6 +246,21 @@ export class VectorIndex {
       if (d2 > r) r = d2;
     }
     this.radius[s] = Math.sqrt(r) * (1 + 1e-6) + 1e-6; // stored rounding of the mean must not break the bound
+  }
+
+  /** Vector blocks for `cap` photos: full blocks of BLOCK, the last one only as large as needed. */
+  private ensureBlocks(cap: number): void {
+    const per = this.queries * this.dim;
+    const list: (Float32Array | Int8Array)[] = this.storage === 'f32' ? this.f32 : this.codes;
+    const make = (len: number) => (this.storage === 'f32' ? new Float32Array(len) : new Int8Array(len));
+    for (let b = 0; b * BLOCK < cap; b++) {
+      const want = Math.min(BLOCK, cap - b * BLOCK) * per;
+      const cur = list[b];
+      if (cur && cur.length >= want) continue;
+      const next = make(want);
+      if (cur) next.set(cur as never);
+      list[b] = next;
+    }
   }
 
   private checkLength(got: number, want: number, what: string): void {
