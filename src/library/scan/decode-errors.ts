@@ -1,5 +1,6 @@
 // Plain-words AppErrors for the library's image reading (facts, thumbnails): what went wrong with
-// the file, not libvips' wording. The original message stays in `cause` and in brackets.
+// the file, not libvips' wording. The original message stays in `cause` (and its first line in brackets
+// when the failure is not one we recognise).
 import { AppError } from '../../shared/errors.ts';
 import { MAX_INPUT_PIXELS } from '../../runtime/image/preprocess.ts';
 
@@ -56,8 +57,11 @@ export function explainDecodeError(file: string, err: unknown): AppError {
     return photoUnreadable(file, 'it is not an image, or not in a format that can be read', err);
   }
   if (/premature end|truncat|unexpected end|end of file|EOF/i.test(msg)) {
-    return photoUnreadable(file, `the image data is truncated (the file looks cut short) [${msg}]`, err);
+    // Clear enough without libvips' wording (kept in `cause`).
+    return photoUnreadable(file, 'the image data is truncated (the file looks cut short)', err);
   }
   if (/Input file is missing/i.test(msg)) return photoUnreadable(file, 'the file does not exist', err);
-  return photoUnreadable(file, `the image data is damaged or cannot be decoded [${msg}]`, err);
+  // Unclassified: libvips' first line helps a bug report; the rest is noise for a person.
+  const first = msg.split('\n')[0];
+  return photoUnreadable(file, `the image data is damaged or cannot be decoded [${first.length > 160 ? `${first.slice(0, 157)}...` : first}]`, err);
 }
