@@ -1,7 +1,8 @@
 // `index`, `export` and `status`: the photo library from the command line.
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { AppError, type ErrorData } from '../shared/errors.ts';
 import { HostRetrievalEncoder } from '../jobs/host-retrieval-encoder.ts';
 import { InferenceHost } from '../jobs/inference-host.ts';
@@ -39,7 +40,7 @@ export function addLibraryCommands(program: Command): void {
       .option('--sidecar-name <naming>', 'ext (photo.jpg.xmp: digiKam, darktable, Immich) | base (photo.xmp: Lightroom)', 'ext')
       .option('--hierarchical', 'also write tags as lr:hierarchicalSubject (Lightroom keywords)')
       .option('--prompt <text>', 'caption prompt, e.g. "a photo of"')
-      .option('--retrieval-model <dir>', 'converted retrieval model folder (blip2-itm): also make the photos searchable'),
+      .option('--retrieval-model <dir>', 'converted retrieval model folder (blip2-itm): also make the photos searchable and tag them (remembered for the catalog)'),
   ).action(async (folders: string[], o: IndexFlags) => {
     if (!['off', 'sidecar'].includes(o.xmp)) throw new AppError('invalid_argument', `--xmp must be off or sidecar, got "${o.xmp}"`);
     if (!['ext', 'base'].includes(o.sidecarName)) throw new AppError('invalid_argument', `--sidecar-name must be ext or base, got "${o.sidecarName}"`);
@@ -59,7 +60,13 @@ export function addLibraryCommands(program: Command): void {
       host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));
       await host.start();
       const model = await host.load(o.model, sessionSettings(o));
-      const retrievalDir = o.retrievalModel !== undefined ? resolve(o.retrievalModel) : undefined;
+      // The flag, or the retrieval model an earlier `index --retrieval-model` recorded for this catalog.
+      const recorded = lib.catalog.getSetting<string>(RETRIEVAL_MODEL_SETTING);
+      let retrievalDir = o.retrievalModel !== undefined ? resolve(o.retrievalModel) : recorded;
+      if (o.retrievalModel === undefined && recorded && !existsSync(join(recorded, 'model.json'))) {
+        say(`photo-assistant: the retrieval model recorded for this catalog is gone (${recorded}); photos are captioned but not made searchable until you pass --retrieval-model`);
+        retrievalDir = undefined;
+      }
       const retrieval = retrievalDir ? new HostRetrievalEncoder(host, await host.loadRetrieval(retrievalDir, sessionSettings(o))) : undefined;
       // Tags and query vectors of each photo; the vocabulary's prompts are embedded once per model.
       const analysis = retrieval ? await PhotoAnalysis.load(lib.catalog, retrieval) : undefined;

@@ -2,7 +2,7 @@
 // suggestions in the same run, the tags reach the XMP sidecar's dc:subject, a rejected tag leaves
 // the sidecar on the next run and never comes back, and a second run embeds nothing again.
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { convertCheckpoint } from '../../src/builder/convert.ts';
@@ -79,6 +79,32 @@ describe('photo-assistant index --retrieval-model', () => {
       assert.ok(!side.includes(`<rdf:li>${label}</rdf:li>`), 'the rejected keyword is gone from the sidecar');
     } finally {
       cat.close();
+    }
+  });
+
+  it('later runs without --retrieval-model use the model recorded for the catalog; a vanished one is reported', async () => {
+    await cp(join(PHOTOS, 'astronaut.jpg'), join(photos, 'astronaut.jpg'));
+    const r = await runCli(['index', photos, '--db', db, '--model', captioner, '--max-new-tokens', '4']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /4 photo\(s\) searchable/);
+    let cat = Catalog.open(db);
+    const id = cat.fileByPath(join(photos, 'astronaut.jpg'))!.photoId;
+    assert.ok(cat.currentCaption(id));
+    const { model_id: modelId } = cat.db.prepare('SELECT model_id FROM embeddings LIMIT 1').get() as { model_id: string };
+    assert.ok(cat.hasEmbedding(id, modelId), 'the new photo got its vectors from the recorded model');
+    cat.close();
+
+    await rename(retrieval, `${retrieval}-moved`);
+    try {
+      await cp(join(PHOTOS, 'hubble_deep_field.jpg'), join(photos, 'hubble.jpg'));
+      const gone = await runCli(['index', photos, '--db', db, '--model', captioner, '--max-new-tokens', '4']);
+      assert.equal(gone.code, 0, gone.stderr);
+      assert.match(gone.stderr, /the retrieval model recorded for this catalog is gone \(.*itm\); photos are captioned but not made searchable/);
+      cat = Catalog.open(db);
+      assert.ok(cat.currentCaption(cat.fileByPath(join(photos, 'hubble.jpg'))!.photoId), 'still captioned');
+      cat.close();
+    } finally {
+      await rename(`${retrieval}-moved`, retrieval);
     }
   });
 });
