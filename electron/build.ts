@@ -9,7 +9,9 @@
 // module's import.meta.url is rewritten to the URL its source file has relative to the bundle:
 // electron/dist/main.cjs sees src/jobs/transport.ts's import.meta.url as <root>/src/jobs/transport.ts.
 // Relative lookups therefore land where they do in the source tree — assets/** is shipped with the
-// app (electron-builder.json), so asset lookups work packaged too (inside app.asar, which fs reads).
+// app (`files` in electron/electron-builder.config.ts), so asset lookups work packaged too: the tag
+// vocabulary resolves to <app.asar>/assets/tags/vocabulary.json, which fs reads inside the asar
+// (test/electron/packaging.test.ts checks every such lookup is packaged).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';

@@ -15,6 +15,7 @@ const bridge = buildBridge(
       ipcRenderer.removeListener(event, handler);
     };
   },
+  // pa-media://media/thumb/12: security.ts's MEDIA_BASE, the only host main serves (shell.test.ts checks they agree).
   `${MEDIA_SCHEME}://media/`,
 );
 

@@ -15,7 +15,7 @@ import { type Dispatch, createDispatcher } from './ipc-handlers.ts';
 import { forwardEvents, registerIpc } from './ipc-register.ts';
 import { mediaResponse } from './media.ts';
 import { buildAppMenu } from './menu.ts';
-import { guardAllWebContents, hardenSession, isAppUrl, registerPrivilegedSchemes } from './security.ts';
+import { guardAllWebContents, hardenSession, mediaRequestRefusal, registerPrivilegedSchemes } from './security.ts';
 import { utilityTransport } from './utility-transport.ts';
 import { createMainWindow, focusWindow, registerRendererProtocol } from './window.ts';
 
@@ -30,6 +30,8 @@ const PATHS = {
   icon: join(ROOT_DIR, 'assets', 'icons', 'icon.png'),
 };
 const DEV = !app.isPackaged;
+/** Quitting waits this long for the library to close (queue, watcher, workers), then exits anyway. */
+const CLOSE_TIMEOUT_MS = 30_000;
 
 let mainWindow: BrowserWindow | null = null;
 const getWindow = (): BrowserWindow | null => (mainWindow && !mainWindow.isDestroyed() ? mainWindow : null);
@@ -97,14 +99,25 @@ async function start(): Promise<void> {
   opening.catch((err) => fatal('Photo Assistant could not open its library', err));
 
   // Quitting closes the service first (stops the watcher, lets the queue finish its transaction,
-  // shuts the worker down); app.exit then skips 'before-quit', so this runs once.
+  // shuts the utility processes down); app.exit then skips 'before-quit', so this runs once. A
+  // close that hangs does not keep the app alive: after CLOSE_TIMEOUT_MS it exits regardless
+  // (SQLite's WAL keeps the catalog consistent; Electron ends its utility processes with it).
   let closing: Promise<void> | null = null;
   app.on('before-quit', (event) => {
     event.preventDefault();
-    closing ??= opening
-      .then((service) => service.close())
-      .catch((err) => log(`closing the library failed: ${(err as Error).message}`))
-      .finally(() => app.exit(0));
+    closing ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        log(`closing the library took over ${CLOSE_TIMEOUT_MS / 1000} s: quitting anyway`);
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+      opening
+        .then((service) => service.close())
+        .catch((err) => log(`closing the library failed: ${(err as Error).message}`))
+        .finally(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+    }).then(() => app.exit(0));
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => app.quit());
 
@@ -120,10 +133,17 @@ async function start(): Promise<void> {
 
   registerIpc(dispatch, getWindow);
   protocol.handle(MEDIA_SCHEME, async (request) => {
-    // Only our renderer may load photos (initiatorOrigin is absent for browser-initiated requests).
-    const origin = (request as Request & { initiatorOrigin?: string }).initiatorOrigin;
-    if (origin !== undefined && !isAppUrl(origin)) return new Response(null, { status: 403 });
-    return mediaResponse(await opening, request.url);
+    // Only GET/HEAD of pa-media://media/…, and only from our renderer (security.ts).
+    const refused = mediaRequestRefusal(request);
+    if (refused) return refused;
+    let service: AppService;
+    try {
+      service = await opening;
+    } catch {
+      return new Response(null, { status: 503 });
+    }
+    const response = await mediaResponse(service, request.url);
+    return request.method === 'HEAD' ? new Response(null, { status: response.status, headers: response.headers }) : response;
   });
 
   Menu.setApplicationMenu(buildAppMenu({
@@ -155,7 +175,7 @@ function sendCommand(command: AppCommand): void {
 }
 
 function openWindow(): void {
-  const win = createMainWindow({ preload: PATHS.preload, icon: existsSync(PATHS.icon) ? PATHS.icon : undefined, dev: DEV });
+  const win = createMainWindow({ preload: PATHS.preload, icon: existsSync(PATHS.icon) ? PATHS.icon : undefined, dev: DEV, onLoadError: log });
   let crashes = 0;
   win.webContents.on('render-process-gone', (_event, details) => {
     log(`the window's renderer is gone: ${details.reason} (exit code ${details.exitCode})`);

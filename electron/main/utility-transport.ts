@@ -22,11 +22,18 @@ export function utilityTransport(entry: string, options: UtilityTransportOptions
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   return () => {
     const exitListeners: ((exit: WorkerExit) => void)[] = [];
-    let exited = false;
+    let exited: WorkerExit | null = null;
     const exit = (e: WorkerExit): void => {
       if (exited) return;
-      exited = true;
+      exited = e;
       for (const l of exitListeners.splice(0)) l(e);
+    };
+    // Transport's contract: every exit listener runs once, also one added after the exit (a
+    // shutdown() that starts after a crash must not wait out its timeout for an exit already past).
+    const onExit = (listener: (exit: WorkerExit) => void): void => {
+      const gone = exited;
+      if (gone) setImmediate(() => listener(gone));
+      else exitListeners.push(listener);
     };
 
     let child: UtilityProcess;
@@ -44,7 +51,7 @@ export function utilityTransport(entry: string, options: UtilityTransportOptions
         pid: undefined,
         send: () => false,
         onMessage: () => {},
-        onExit: (l) => { exitListeners.push(l); },
+        onExit,
         kill: () => {},
       } satisfies Transport;
     }
@@ -64,17 +71,19 @@ export function utilityTransport(entry: string, options: UtilityTransportOptions
       },
       send(message: HostMessage) {
         if (exited) return false;
-        // postMessage uses structured clone: the protocol's plain objects cross unchanged.
-        child.postMessage(message);
-        return true;
+        // postMessage uses structured clone: the protocol's plain objects cross unchanged. A process
+        // on its way out may refuse; its 'exit' follows, and the host learns of the loss from that.
+        try {
+          child.postMessage(message);
+          return true;
+        } catch {
+          return false;
+        }
       },
       onMessage(listener) {
         child.on('message', listener);
       },
-      onExit(listener) {
-        if (exited) return;
-        exitListeners.push(listener);
-      },
+      onExit,
       kill(signal = 'SIGTERM') {
         if (exited) return;
         // UtilityProcess.kill() is always a graceful SIGTERM; the host's SIGKILL after a timeout must be real.

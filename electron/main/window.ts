@@ -16,8 +16,13 @@ const MIME: Record<string, string> = {
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
   '.webp': 'image/webp',
+  '.avif': 'image/avif',
   '.ico': 'image/x-icon',
+  '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
   '.woff2': 'font/woff2',
   '.woff': 'font/woff',
   '.ttf': 'font/ttf',
@@ -76,6 +81,8 @@ export interface MainWindowOptions {
   icon?: string;
   /** Development build: DevTools may be opened. */
   dev: boolean;
+  /** Told when the page could not be loaded (the window is shown anyway, so the app is not invisible). */
+  onLoadError?: (message: string) => void;
 }
 
 export function createMainWindow(options: MainWindowOptions): BrowserWindow {
@@ -106,7 +113,12 @@ export function createMainWindow(options: MainWindowOptions): BrowserWindow {
   });
   // Navigation, popup and webview guards come from security.ts's 'web-contents-created' hook.
   win.once('ready-to-show', () => win.show());
-  void win.loadURL(APP_ENTRY_URL);
+  // loadURL rejects when the page fails (then 'ready-to-show' may never come): never an unhandled
+  // rejection in main, and never a running app without a window.
+  win.loadURL(APP_ENTRY_URL).catch((err: unknown) => {
+    options.onLoadError?.(`${APP_ENTRY_URL} failed to load: ${err instanceof Error ? err.message : String(err)}`);
+    if (!win.isDestroyed() && !win.isVisible()) win.show();
+  });
   return win;
 }
 

@@ -6,7 +6,7 @@
 // Bundles go to .cache/ inside the repository so their externals resolve from node_modules.
 import assert from 'node:assert/strict';
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
@@ -38,8 +38,14 @@ after(async () => {
 });
 
 function requiredModules(code: string): string[] {
-  return [...new Set([...code.matchAll(/\brequire\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1]))].sort();
+  // require2, require3…: esbuild's names for a module's own `const require = createRequire(import.meta.url)`.
+  return [...new Set([...code.matchAll(/\brequire\d*\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1]))].sort();
 }
+/**
+ * Required at run time through createRequire (graph-builder.ts), so not bundled: it must be a
+ * production dependency, which electron-builder packages into app.asar's node_modules.
+ */
+const RUNTIME_REQUIRED = ['onnx-proto'];
 const isBuiltin = (m: string): boolean => m.startsWith('node:') || builtinModules.includes(m);
 
 describe('electron bundles', () => {
@@ -53,7 +59,7 @@ describe('electron bundles', () => {
   });
 
   it("resolve each module's import.meta.url, and the files it looks up, from the bundle's folder", () => {
-    for (const name of ['main', 'worker'] as const) {
+    for (const name of ['main', 'worker', 'convert'] as const) {
       const sources = [...text[name].matchAll(/__paImportMetaUrl\("([^"]+)"\)/g)].map((m) => m[1]);
       assert.ok(sources.length > 0, `${name} uses import.meta.url`);
       for (const s of sources) assert.ok(existsSync(join(outDir, s)), `${name}: ${s} is the module's source file`);
@@ -67,14 +73,17 @@ describe('electron bundles', () => {
 
   it('require only builtins, electron and the native modules (the preload only electron)', () => {
     assert.deepEqual(requiredModules(text.preload), ['electron']);
-    const allowed = new Set<string>(MAIN_EXTERNALS);
-    for (const name of ['main', 'worker'] as const) {
+    const allowed = new Set<string>([...MAIN_EXTERNALS, ...RUNTIME_REQUIRED]);
+    for (const name of ['main', 'worker', 'convert'] as const) {
       const extra = requiredModules(text[name]).filter((m) => !isBuiltin(m) && !allowed.has(m));
       assert.deepEqual(extra, [], `${name} requires only builtins and ${[...allowed].join(', ')}`);
     }
+    const dependencies = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies;
+    for (const m of RUNTIME_REQUIRED) assert.ok(dependencies[m], `${m} is a production dependency, so it is packaged`);
     assert.ok(requiredModules(text.main).includes('electron'));
     assert.ok(requiredModules(text.worker).includes('onnxruntime-node'), 'the worker runs ONNX Runtime');
     assert.ok(!requiredModules(text.worker).includes('electron'), 'the worker entry needs no electron module');
+    assert.ok(!requiredModules(text.convert).includes('electron'), 'the converter entry needs no electron module');
   });
 
   it('keep the window locked down', () => {

@@ -80,6 +80,26 @@ describe('electron-builder configuration', () => {
     assert.ok(config.files.includes('assets/**/*'), 'assets (tag vocabulary, icons) ship with the app');
   });
 
+  it("packages every data file the core looks up beside its sources (new URL('…', import.meta.url))", () => {
+    // electron/build.ts maps each module's import.meta.url to <app>/<its source path>, so inside the
+    // package a lookup lands at <app.asar>/<the same path relative to the repository> and must be packaged.
+    // Script entries of Node children are for the CLI only (the app forks electron/dist/*.cjs).
+    const CLI_ONLY = ['src/jobs/worker-main.ts', 'src/jobs/convert-worker-main.ts'];
+    const lookups: string[] = [];
+    for (const file of filesUnder('src').filter((f) => f.endsWith('.ts'))) {
+      const code = readFileSync(join(ROOT, file), 'utf8');
+      for (const m of code.matchAll(/new URL\(\s*'([^']+)',\s*import\.meta\.url\s*\)/g)) {
+        lookups.push(relative(ROOT, join(ROOT, file, '..', m[1])).split('\\').join('/'));
+      }
+    }
+    assert.ok(lookups.includes('assets/tags/vocabulary.json'), `the tag vocabulary is among ${lookups.join(', ')}`);
+    const included = (f: string): boolean => config.files.some((p) => !p.startsWith('!') && matches(f, p)) && !excludedBy(f, config.files);
+    for (const f of lookups.filter((l) => !CLI_ONLY.includes(l))) {
+      assert.ok(existsSync(join(ROOT, f)), `${f} exists`);
+      assert.ok(included(f), `${f} is packaged`);
+    }
+  });
+
   it('has a 512×512 icon for every platform', async () => {
     for (const options of Object.values(PLATFORMS)) {
       const icon = join(ROOT, options.icon);

@@ -1,10 +1,13 @@
 // The Electron shell's own logic, in Node: the shell modules are loaded through tsx's CommonJS hook
 // with a stand-in 'electron' module (Electron cannot run here, and node_modules/electron would try
 // to download its binary when required). Checked: app:// serves only renderer files with the CSP;
-// IPC is honoured only from our window's top frame on our origin; navigation, popups and webviews
-// are refused; every contract channel is registered and events reach only our window; the
-// utility-process transport maps spawn, logs, exit and kill as InferenceHost expects; the menu
-// hides reload and DevTools outside development.
+// IPC is honoured only from our window's top frame on our origin (a gone or detached frame is
+// refused); navigation, popups and webviews are refused; the session denies every permission but
+// our page's clipboard write; pa-media:// serves only our page, and the URL the preload builds is
+// the one media.ts parses; the preload exposes the contract and unsubscribes its listeners; the
+// window shows itself even when its page fails to load; every contract channel is registered and
+// events reach only our window; the utility-process transport maps spawn, logs, exit and kill as
+// InferenceHost expects; the menu hides reload and DevTools outside development.
 // The shell's types stay out of the root project (no Electron types there), hence the local shapes.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -74,14 +77,55 @@ class FakeUtilityProcess extends EventEmitter {
   }
 }
 
+/** What createMainWindow constructs: records its options, loads as told by `nextLoad`. */
+class FakeBrowserWindow extends EventEmitter {
+  static nextLoad: Promise<void> = Promise.resolve();
+  static last: FakeBrowserWindow | undefined;
+  static fromWebContents(wc: FakeWebContents): FakeWindow | null {
+    return wc.owner;
+  }
+  readonly webContents = new FakeWebContents(null);
+  visible = false;
+  loaded: string[] = [];
+  constructor(readonly options: { show?: boolean; webPreferences?: Record<string, unknown> }) {
+    super();
+    FakeBrowserWindow.last = this;
+  }
+  loadURL(url: string): Promise<void> {
+    this.loaded.push(url);
+    return FakeBrowserWindow.nextLoad;
+  }
+  show(): void {
+    this.visible = true;
+  }
+  isVisible(): boolean {
+    return this.visible;
+  }
+  isDestroyed(): boolean {
+    return false;
+  }
+}
+
+class FakeIpcRenderer extends EventEmitter {
+  invoked: [string, unknown][] = [];
+  invoke(channel: string, arg: unknown): Promise<unknown> {
+    this.invoked.push([channel, arg]);
+    return Promise.resolve({ ok: true, data: channel });
+  }
+}
+
 const ipcHandlers = new Map<string, Listener>();
 const forks: FakeUtilityProcess[] = [];
 let forkThrows = false;
+const exposed = new Map<string, unknown>();
+const ipcRenderer = new FakeIpcRenderer();
 const fakeElectron = {
   app: { on: () => {}, getName: () => 'Photo Assistant' },
   protocol: { handle: () => {}, registerSchemesAsPrivileged: () => {} },
   nativeTheme: { themeSource: 'system', shouldUseDarkColors: false },
-  BrowserWindow: { fromWebContents: (wc: FakeWebContents) => wc.owner },
+  BrowserWindow: FakeBrowserWindow,
+  contextBridge: { exposeInMainWorld: (name: string, api: unknown) => exposed.set(name, api) },
+  ipcRenderer,
   ipcMain: {
     handle: (channel: string, h: Listener) => {
       assert.ok(!ipcHandlers.has(channel), `${channel} registered once`);
@@ -112,15 +156,24 @@ after(() => {
 // tsx (loaded with --import) compiles the required .ts files to CommonJS, so 'electron' goes through _load.
 const load = createRequire(import.meta.url);
 
-interface TrustEvent { sender: FakeWebContents; senderFrame: { parent: unknown; url: string } | null }
+interface FakeFrame { parent: unknown; url: string; detached: boolean; isDestroyed(): boolean }
+interface TrustEvent { sender: FakeWebContents; senderFrame: FakeFrame | null }
+type Handler = (...args: unknown[]) => unknown;
 const security = load('../../electron/main/security.ts') as {
   isAppUrl(url: string): boolean;
   isTrustedSender(event: TrustEvent, win: FakeWindow | null): boolean;
   hardenWebContents(contents: FakeWebContents): void;
+  hardenSession(ses: unknown): void;
+  mediaRequestRefusal(request: Request): Response | null;
   CONTENT_SECURITY_POLICY: string;
+  MEDIA_BASE: string;
 };
 const windowModule = load('../../electron/main/window.ts') as {
   rendererResponse(dir: string, request: Request): Promise<Response>;
+  createMainWindow(options: { preload: string; dev: boolean; onLoadError?: (m: string) => void }): FakeBrowserWindow;
+};
+const mediaModule = load('../../electron/main/media.ts') as {
+  mediaResponse(service: { photoFile(id: number): { path: string }; thumbnailFile(id: number): Promise<string> }, url: string): Promise<Response>;
 };
 const ipcRegister = load('../../electron/main/ipc-register.ts') as {
   registerIpc(dispatch: (channel: string, raw: unknown) => Promise<unknown>, getWindow: () => FakeWindow | null): () => void;
@@ -141,10 +194,14 @@ const menuModule = load('../../electron/main/menu.ts') as {
   buildAppMenu(actions: Record<'addFolder' | 'openSettings' | 'showAbout' | 'showPrivacy', () => void>, o: { dev: boolean; appName: string }): MenuItem[];
 };
 
+const frame = (url: string, more: Partial<FakeFrame> = {}): FakeFrame => ({ parent: null, url, detached: false, isDestroyed: () => false, ...more });
 const trusted = (win: FakeWindow, url = 'app://renderer/index.html'): TrustEvent => ({
   sender: win.webContents,
-  senderFrame: { parent: null, url },
+  senderFrame: frame(url),
 });
+/** A Request as Electron's protocol.handle passes it, with the initiating origin when a page made it. */
+const protocolRequest = (url: string, initiatorOrigin?: string, method = 'GET'): Request =>
+  Object.assign(new Request(url, { method }), initiatorOrigin === undefined ? {} : { initiatorOrigin });
 
 // ---- tests ------------------------------------------------------------------------------------
 
@@ -155,6 +212,7 @@ describe('app:// renderer protocol', () => {
     await mkdir(join(dir, 'assets'));
     await writeFile(join(dir, 'index.html'), '<!doctype html><title>t</title>');
     await writeFile(join(dir, 'assets', 'app.js'), 'console.log(1)');
+    for (const f of ['app.css', 'icon.svg', 'font.woff2', 'logo.jpeg']) await writeFile(join(dir, 'assets', f), 'x');
     await writeFile(join(dir, '..', 'pa-secret.txt'), 'secret');
   });
   after(async () => {
@@ -170,8 +228,15 @@ describe('app:// renderer protocol', () => {
     assert.equal(index.headers.get('content-security-policy'), security.CONTENT_SECURITY_POLICY);
     assert.equal(await index.text(), '<!doctype html><title>t</title>');
     const js = await get('app://renderer/assets/app.js');
-    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8', 'module scripts need a JavaScript MIME type');
     assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(js.headers.get('content-security-policy'), security.CONTENT_SECURITY_POLICY);
+    for (const [file, type] of [['app.css', 'text/css; charset=utf-8'], ['icon.svg', 'image/svg+xml'], ['font.woff2', 'font/woff2'], ['logo.jpeg', 'image/jpeg']]) {
+      assert.equal((await get(`app://renderer/assets/${file}`)).headers.get('content-type'), type, file);
+    }
+    const head = await get('app://renderer/index.html', 'HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
   });
 
   it('serves nothing outside renderer/dist, on another host, or for other methods', async () => {
@@ -200,9 +265,18 @@ describe('IPC sender check', () => {
   it('accepts only the top frame of our window on app://renderer', () => {
     assert.equal(security.isTrustedSender(trusted(win), win), true);
     assert.equal(security.isTrustedSender(trusted(new FakeWindow()), win), false, 'another window');
-    assert.equal(security.isTrustedSender({ sender: new FakeWebContents(null), senderFrame: { parent: null, url: 'app://renderer/' } }, win), false, 'no window');
-    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: { parent: {}, url: 'app://renderer/' } }, win), false, 'a subframe');
-    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: null }, win), false, 'a gone frame');
+    assert.equal(security.isTrustedSender({ sender: new FakeWebContents(null), senderFrame: frame('app://renderer/') }, win), false, 'no window');
+    // Another webContents of our window (DevTools' own, for one) is not our page.
+    assert.equal(security.isTrustedSender({ sender: new FakeWebContents(win), senderFrame: frame('app://renderer/') }, win), false, 'another webContents');
+    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: frame('app://renderer/', { parent: {} }) }, win), false, 'a subframe');
+    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: null }, win), false, 'a gone frame (navigated or destroyed)');
+    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: frame('app://renderer/', { detached: true }) }, win), false, 'a detached frame');
+    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: frame('app://renderer/', { isDestroyed: () => true }) }, win), false, 'a destroyed frame');
+    const disposed = { ...frame('app://renderer/'), get url(): string { throw new Error('Render frame was disposed'); } };
+    assert.equal(security.isTrustedSender({ sender: win.webContents, senderFrame: disposed }, win), false, 'a frame that throws on access');
+    const gone = new FakeWindow();
+    gone.webContents.destroyed = true;
+    assert.equal(security.isTrustedSender(trusted(gone), gone), false, 'a destroyed webContents');
     for (const url of ['file:///index.html', 'https://renderer/', 'app://evil/index.html', 'pa-media://media/thumb/1', 'not a url']) {
       assert.equal(security.isTrustedSender(trusted(win, url), win), false, url);
     }
@@ -223,6 +297,156 @@ describe('webContents guards', () => {
       assert.ok(prevented, event);
     }
     assert.deepEqual(wc.openHandler?.(), { action: 'deny' });
+  });
+});
+
+describe('session hardening', () => {
+  type Details = { requestingUrl?: string; isMainFrame: boolean };
+  const handlers: Record<string, Handler> = {};
+  const ses = {
+    webRequest: {
+      onHeadersReceived: (h: Handler) => (handlers.headers = h),
+      onBeforeRequest: (filter: { urls: string[] }, h: Handler) => {
+        assert.deepEqual(filter.urls, ['*://*/*']);
+        handlers.beforeRequest = h;
+      },
+    },
+    setPermissionRequestHandler: (h: Handler) => (handlers.request = h),
+    setPermissionCheckHandler: (h: Handler) => (handlers.check = h),
+    setDevicePermissionHandler: (h: Handler) => (handlers.device = h),
+    on: (event: string, h: Handler) => (handlers[event] = h),
+  };
+  security.hardenSession(ses);
+
+  it('denies every permission but a clipboard write by our top frame', () => {
+    const request = (permission: string, details: Details): boolean => {
+      let granted: boolean | undefined;
+      handlers.request!({}, permission, (g: boolean) => (granted = g), details);
+      assert.notEqual(granted, undefined, `${permission}: the request is answered`);
+      return granted!;
+    };
+    const ours: Details = { requestingUrl: 'app://renderer/index.html', isMainFrame: true };
+    assert.equal(request('clipboard-sanitized-write', ours), true);
+    assert.equal(handlers.check!({}, 'clipboard-sanitized-write', 'app://renderer', { isMainFrame: true }), true, 'the check, by origin');
+    assert.equal(request('clipboard-sanitized-write', { ...ours, isMainFrame: false }), false, 'a subframe');
+    assert.equal(request('clipboard-sanitized-write', { requestingUrl: 'https://example.com/', isMainFrame: true }), false, 'another origin');
+    for (const p of ['clipboard-read', 'media', 'geolocation', 'notifications', 'openExternal', 'fileSystem', 'fullscreen']) {
+      assert.equal(request(p, ours), false, p);
+      assert.equal(handlers.check!({}, p, 'app://renderer', { requestingUrl: 'app://renderer/', isMainFrame: true }), false, p);
+    }
+    assert.equal(handlers.device!({}), false);
+  });
+
+  it('puts one CSP on every response, cancels web requests and downloads', () => {
+    let answer: { responseHeaders?: Record<string, string[]> } | undefined;
+    handlers.headers!({ url: 'app://renderer/index.html', responseHeaders: { 'content-security-policy': ['default-src *'], 'Content-Type': ['text/html'] } }, (r: typeof answer) => (answer = r));
+    assert.deepEqual(answer?.responseHeaders, {
+      'Content-Type': ['text/html'],
+      'Content-Security-Policy': [security.CONTENT_SECURITY_POLICY],
+      'X-Content-Type-Options': ['nosniff'],
+    }, 'a looser policy from the response is replaced, not added to');
+    handlers.headers!({ url: 'devtools://devtools/bundled/x.html', responseHeaders: {} }, (r: typeof answer) => (answer = r));
+    assert.deepEqual(answer, {});
+    let cancelled: unknown;
+    handlers.beforeRequest!({ url: 'https://example.com/' }, (r: { cancel: boolean }) => (cancelled = r.cancel));
+    assert.equal(cancelled, true);
+    let prevented = false;
+    handlers['will-download']!({ preventDefault: () => (prevented = true) });
+    assert.ok(prevented);
+  });
+});
+
+describe('pa-media:// requests', () => {
+  it('are served only to our page, only GET/HEAD, only on the media host', () => {
+    assert.equal(security.MEDIA_BASE, 'pa-media://media/');
+    assert.equal(security.mediaRequestRefusal(protocolRequest('pa-media://media/thumb/12', 'app://renderer')), null);
+    assert.equal(security.mediaRequestRefusal(protocolRequest('pa-media://media/photo/12')), null, 'browser-initiated (no initiator)');
+    assert.equal(security.mediaRequestRefusal(protocolRequest('pa-media://media/photo/12', 'app://renderer', 'HEAD')), null);
+    for (const origin of ['https://example.com', 'null', 'app://evil', 'pa-media://media', 'file://']) {
+      assert.equal(security.mediaRequestRefusal(protocolRequest('pa-media://media/thumb/12', origin))?.status, 403, origin);
+    }
+    assert.equal(security.mediaRequestRefusal(protocolRequest('pa-media://media/thumb/12', 'app://renderer', 'POST'))?.status, 405);
+    for (const url of ['pa-media://elsewhere/thumb/12', 'pa-media://media/x/thumb/12', 'pa-media://media/thumb/abc', 'pa-media://media/original/12', 'pa-media://media/']) {
+      assert.equal(security.mediaRequestRefusal(protocolRequest(url, 'app://renderer'))?.status, 404, url);
+    }
+  });
+});
+
+describe('preload bridge', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pa-preload-'));
+    load('../../electron/preload.ts');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+  const bridge = () => exposed.get('photoAssistant') as {
+    getPhoto(arg: unknown): Promise<unknown>;
+    on(event: string, l: (p: unknown) => void): () => void;
+    mediaUrl(kind: 'thumb' | 'photo', id: number): string;
+  };
+
+  it('exposes only photoAssistant, whose calls invoke the contract channels', async () => {
+    assert.deepEqual([...exposed.keys()], ['photoAssistant']);
+    const api = bridge();
+    assert.deepEqual(Object.keys(api).sort(), [...CHANNELS, 'mediaUrl', 'on'].sort());
+    assert.deepEqual(await api.getPhoto({ photoId: 3 }), { ok: true, data: 'pa:getPhoto' });
+    assert.deepEqual(ipcRenderer.invoked.at(-1), ['pa:getPhoto', { photoId: 3 }]);
+  });
+
+  it('passes event payloads without the IpcRendererEvent, and unsubscribes', () => {
+    const got: unknown[][] = [];
+    const off = bridge().on('queue:status', (...args) => got.push(args));
+    assert.equal(ipcRenderer.listenerCount('pa-event:queue:status'), 1);
+    ipcRenderer.emit('pa-event:queue:status', { sender: 'secret' }, { paused: true });
+    assert.deepEqual(got, [[{ paused: true }]]);
+    off();
+    assert.equal(ipcRenderer.listenerCount('pa-event:queue:status'), 0);
+    assert.throws(() => bridge().on('no-such-event', () => {}), /unknown event/);
+  });
+
+  it("builds the media URL that the protocol gate admits and media.ts parses", async () => {
+    const url = bridge().mediaUrl('thumb', 12);
+    assert.equal(url, 'pa-media://media/thumb/12');
+    assert.ok(url.startsWith(security.MEDIA_BASE));
+    assert.equal(security.mediaRequestRefusal(protocolRequest(url, 'app://renderer')), null);
+    const thumb = join(dir, 'thumb.webp');
+    await writeFile(thumb, 'webp bytes');
+    const asked: number[] = [];
+    const service = {
+      photoFile: (id: number) => (asked.push(id), { path: join(dir, 'photo.jpg') }),
+      thumbnailFile: async (id: number) => (asked.push(id), thumb),
+    };
+    const r = await mediaModule.mediaResponse(service, url);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'image/webp');
+    assert.equal(await r.text(), 'webp bytes');
+    assert.deepEqual(asked, [12, 12]);
+  });
+});
+
+describe('main window', () => {
+  it('is sandboxed, isolated and hidden until ready, and loads app://renderer/index.html', () => {
+    FakeBrowserWindow.nextLoad = Promise.resolve();
+    const win = windowModule.createMainWindow({ preload: '/app/preload.cjs', dev: false });
+    assert.equal(win.options.show, false);
+    assert.deepEqual(
+      Object.fromEntries(['preload', 'contextIsolation', 'sandbox', 'nodeIntegration', 'webSecurity', 'webviewTag', 'devTools'].map((k) => [k, win.options.webPreferences?.[k]])),
+      { preload: '/app/preload.cjs', contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true, webviewTag: false, devTools: false },
+    );
+    assert.deepEqual(win.loaded, ['app://renderer/index.html']);
+    assert.equal(win.visible, false);
+    win.emit('ready-to-show');
+    assert.equal(win.visible, true);
+  });
+
+  it('shows itself and reports when the page fails to load', async () => {
+    FakeBrowserWindow.nextLoad = Promise.reject(new Error("ERR_FAILED (-2) loading 'app://renderer/index.html'"));
+    const errors: string[] = [];
+    const win = windowModule.createMainWindow({ preload: '/app/preload.cjs', dev: false, onLoadError: (m) => errors.push(m) });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(win.visible, true);
+    assert.match(errors[0] ?? '', /failed to load: ERR_FAILED/);
+    FakeBrowserWindow.nextLoad = Promise.resolve();
   });
 });
 
@@ -307,6 +531,19 @@ describe('utility-process transport', () => {
     assert.equal(t.send({ type: 'shutdown' }), false);
     t.kill();
     assert.equal(child.kills, 0, 'nothing to kill after exit');
+    // A listener added after the exit (a shutdown that starts after a crash) still hears of it, once.
+    const late = await new Promise<WorkerExit>((r) => t.onExit(r));
+    assert.deepEqual(late, { code: 70, signal: null });
+    assert.equal(exits.length, 1);
+  });
+
+  it('reports a refused postMessage as a failed send', () => {
+    const t = transportModule.utilityTransport('/app/worker.cjs', { log: () => {} })();
+    const child = forks.at(-1)!;
+    child.postMessage = () => {
+      throw new Error('the process is gone');
+    };
+    assert.equal(t.send({ type: 'shutdown' }), false);
   });
 
   it('kills gracefully, and SIGKILL really is SIGKILL', async () => {
