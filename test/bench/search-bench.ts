@@ -22,7 +22,10 @@ const N = Number(process.env.SEARCH_PHOTOS ?? 100_000);
 const CANDIDATES = Number(process.env.SEARCH_CANDIDATES ?? 2000);
 const MODEL = process.env.SEARCH_MODEL ?? 'clustered';
 const QUERIES = Number(process.env.SEARCH_QUERIES ?? 50);
+/** IVF runs with these fixed nprobe values, besides the calibrated default. */
+const NPROBES = (process.env.SEARCH_NPROBES ?? '16,32,64,128,256').split(',').map(Number);
 const Q = 32, D = 256, LIMIT = 10;
+const TOPICS = 1000, EVENT = 16;
 
 let state = 0x9e3779b9;
 function rand(): number { // xorshift32 in [-1, 1)
@@ -41,11 +44,26 @@ function randomUnit(): Float32Array {
   normalize(v);
   return v;
 }
-function centreOf(p: number): Float32Array { // reproducible per photo
+function seeded<T>(seed: number, make: () => T): T { // reproducible draws, the main stream untouched
   const saved = state;
-  state = (p * 2654435761 + 1) >>> 0 || 1;
-  const c = randomUnit();
+  state = seed >>> 0 || 1;
+  const x = make();
   state = saved;
+  return x;
+}
+function centreOf(p: number): Float32Array { // reproducible per photo
+  const own = seeded(p * 2654435761 + 1, randomUnit);
+  if (MODEL !== 'topics') return own;
+  // topics: photo p is in event ⌊p/16⌋ (a burst), the event in a topic (skewed: topic ⌊1000·u²⌋)
+  const event = Math.floor(p / EVENT);
+  const u = seeded(Math.imul(event, 0x2c1b3c6d) ^ 0x5bd1e995, () => (rand() + 1) / 2);
+  const tau = seeded(Math.imul(Math.floor(TOPICS * u * u), 0x297a2d39) ^ 0x7f4a7c15, randomUnit);
+  const ev = seeded(Math.imul(event, 0x68e31da4) ^ 0x1b873593, randomUnit);
+  const c = new Float32Array(D);
+  for (let i = 0; i < D; i++) c[i] = tau[i] + 0.8 * ev[i];
+  normalize(c);
+  for (let i = 0; i < D; i++) c[i] += 0.5 * own[i];
+  normalize(c);
   return c;
 }
 
@@ -77,35 +95,51 @@ function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
-function run(opts: { candidates?: number }) {
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+function run(opts: { candidates?: number; nprobe?: number }) {
   index.search(texts[0], { limit: LIMIT, ...opts }); // warm-up (JIT)
-  const ms: number[] = [], scored: number[] = [], results: number[][] = [];
+  const ms: number[] = [], scored: number[] = [], scanned: number[] = [], results: number[][] = [];
   for (const t of texts) {
     const s = performance.now();
     const hits = index.search(t, { limit: LIMIT, ...opts });
     ms.push(performance.now() - s);
     scored.push(index.lastExactScored);
+    scanned.push(index.lastCoarseScanned);
     results.push(hits.map((h) => h.photoId));
   }
-  return { p50: pct(ms, 50), p95: pct(ms, 95), meanExactScored: scored.reduce((a, b) => a + b, 0) / scored.length, results };
-}
-
-const exact = run({});
-const twoStage = run({ candidates: CANDIDATES });
-let overlap = 0;
-for (let t = 0; t < QUERIES; t++) {
-  const ref = new Set(exact.results[t]);
-  overlap += twoStage.results[t].filter((id) => ref.has(id)).length;
+  return { p50: pct(ms, 50), p95: pct(ms, 95), meanExactScored: mean(scored), meanCoarseScanned: mean(scanned), results };
 }
 const fmt = (x: number) => Math.round(x * 10) / 10;
+
+const exact = run({});
+function recallVsExact(r: ReturnType<typeof run>): number {
+  let overlap = 0;
+  for (let t = 0; t < QUERIES; t++) {
+    const ref = new Set(exact.results[t]);
+    overlap += r.results[t].filter((id) => ref.has(id)).length;
+  }
+  return fmt((overlap / (QUERIES * LIMIT)) * 100);
+}
+const twoStage = run({ candidates: CANDIDATES, nprobe: 0 });
+// IVF: trained here on purpose (a search would do it lazily), so its time is reported apart.
+const stats = index.trainCoarse();
+const ivfRun = (nprobe?: number) => {
+  const r = run({ candidates: CANDIDATES, nprobe });
+  return { nprobe: nprobe ?? `calibrated (${stats.nprobe})`, p50ms: fmt(r.p50), p95ms: fmt(r.p95), meanMeansScanned: Math.round(r.meanCoarseScanned), top10RecallVsExact: recallVsExact(r) };
+};
+const ivfRuns = [...(stats.nprobe > 0 ? [ivfRun()] : []), ...NPROBES.map((p) => ivfRun(p))];
 console.log(JSON.stringify({
   photos: N, queryVectors: Q, dim: D, model: MODEL, storage: 'int8',
   storageMiB: fmt((N * (Q * D + Q * 4 + D * 4 + 4 + 8)) / 2 ** 20),
   buildSeconds: fmt(buildSeconds),
   exact: { p50ms: fmt(exact.p50), p95ms: fmt(exact.p95), meanPhotosScoredExactly: Math.round(exact.meanExactScored) },
   twoStage: {
-    candidates: CANDIDATES, p50ms: fmt(twoStage.p50), p95ms: fmt(twoStage.p95),
-    top10RecallVsExact: fmt((overlap / (QUERIES * LIMIT)) * 100),
+    candidates: CANDIDATES, p50ms: fmt(twoStage.p50), p95ms: fmt(twoStage.p95), top10RecallVsExact: recallVsExact(twoStage),
+  },
+  ivf: {
+    nlist: stats.nlist, depth: stats.depth, branching: stats.branching, sample: stats.sample,
+    calibratedNprobe: stats.nprobe, estimatedRecallAt: stats.recallAt,
+    trainSeconds: fmt(stats.trainSeconds), memoryMiB: fmt(stats.memoryBytes / 2 ** 20), runs: ivfRuns,
   },
   peakRssMiB: fmt(peakRssMiB()), rssAtStartMiB: fmt(rssStart),
 }, null, 2));

@@ -6,8 +6,9 @@ import { errorCode } from '../../src/shared/errors.ts';
 import {
   bytesPerPhoto, decodeF16, dequantizeInt8, encodeF16, f16ToF32, quantizeInt8,
 } from '../../src/library/search/embedding-codec.ts';
+import type { CoarseOptions } from '../../src/library/search/coarse-index.ts';
 import { VectorIndex, type SearchHit } from '../../src/library/search/vector-search.ts';
-import { rng, unitRows as unitRowsOf } from '../helpers/random-vectors.ts';
+import { gaussian, rng, unitRows as unitRowsOf } from '../helpers/random-vectors.ts';
 const unitRows = (r: () => number, rows: number, dim = D) => unitRowsOf(r, rows, dim);
 
 const D = 256;
@@ -225,4 +226,148 @@ describe('VectorIndex across storage blocks', () => {
       assert.ok(Math.abs(self.score - 1) < (storage === 'int8' ? 2e-2 : 1e-5), `its own first vector scores 1 (${self.score})`);
     });
   }
+});
+
+describe('VectorIndex IVF coarse stage (coarse-index.ts)', () => {
+  // Photos grouped by topic (as a library is: many photos of few subjects), small shape to stay fast:
+  // photo direction c = normalize(τ_topic + 0.5·g), its q vectors normalize(c + 0.4·g'), texts normalize(c_p + 0.5·g'').
+  const q = 4, d = 16;
+  const jitter = (r: () => number, base: Float32Array, at: number, scale: number, out = new Float32Array(d)) => {
+    let norm = 0;
+    for (let i = 0; i < d; i++) { const x = base[at + i] + (scale / Math.sqrt(d)) * gaussian(r); out[i] = x; norm += x * x; }
+    for (let i = 0; i < d; i++) out[i] /= Math.sqrt(norm);
+    return out;
+  };
+  const topicData = (seed: number, n: number, topics = 300) => {
+    const r = rng(seed);
+    const tau = unitRowsOf(r, topics, d);
+    const centres = new Float32Array(n * d);
+    const vecs: Float32Array[] = [];
+    for (let p = 0; p < n; p++) {
+      centres.set(jitter(r, tau, Math.floor(r() * topics) * d, 0.5), p * d);
+      const v = new Float32Array(q * d);
+      for (let k = 0; k < q; k++) v.set(jitter(r, centres, p * d, 0.4), k * d);
+      vecs.push(v);
+    }
+    const texts = (count: number) => Array.from({ length: count }, () => jitter(r, centres, Math.floor(r() * n) * d, 0.5));
+    return { vecs, texts };
+  };
+  const build = (vecs: Float32Array[], ivf: CoarseOptions = {}, firstId = 0) => {
+    const index = new VectorIndex({ queries: q, dim: d, storage: 'f32', ivf });
+    vecs.forEach((v, i) => index.add(firstId + i, v));
+    return index;
+  };
+  const recall = (got: SearchHit[], want: SearchHit[]) => ids(got).filter((id) => ids(want).includes(id)).length / Math.max(1, want.length);
+
+  const N = 60_000;
+  const { vecs, texts } = topicData(5, N);
+  const index = build(vecs);
+  const queries = texts(30);
+
+  it(`60,000 clustered photos: top-10 recall vs exact ≥ 0.95 while scoring a fraction of the mean vectors`, () => {
+    let sum = 0, scanned = 0;
+    for (const t of queries) {
+      const exact = index.search(t, { limit: 10 });
+      const ivf = index.search(t, { limit: 10, candidates: 300 });
+      scanned += index.lastCoarseScanned;
+      sum += recall(ivf, exact);
+    }
+    const stats = index.coarseStats!;
+    console.log(`# IVF over ${N} photos: nlist ${stats.nlist} (depth ${stats.depth}), nprobe ${stats.nprobe}, train ${stats.trainSeconds.toFixed(2)} s, ` +
+      `${(stats.memoryBytes / 2 ** 20).toFixed(1)} MiB; recall ${(sum / queries.length * 100).toFixed(1)}%, mean-vector scores per search ${Math.round(scanned / queries.length)}`);
+    assert.ok(stats.nprobe > 0 && stats.trainedAt === N);
+    assert.ok(sum / queries.length >= 0.95, `recall ${sum / queries.length}`);
+    assert.ok(scanned / queries.length < N / 5, `scanned ${scanned / queries.length}`);
+    assert.ok(index.coarseConsistent(), 'IVF lists hold every photo once');
+    // nprobe 0 = the flat coarse pass over every photo
+    index.search(queries[0], { limit: 10, candidates: 300, nprobe: 0 });
+    assert.equal(index.lastCoarseScanned, N);
+    assert.throws(() => index.search(queries[0], { limit: 10, candidates: 300, nprobe: -1 }), isInvalid);
+  });
+
+  it('applies the filter while probing, and probes on until enough photos pass it', () => {
+    const third = (id: number) => id % 3 === 0;
+    let sum = 0;
+    for (const t of queries.slice(0, 10)) {
+      const hits = index.search(t, { limit: 10, candidates: 300, filter: third });
+      assert.ok(hits.length === 10 && hits.every((h) => third(h.photoId)));
+      sum += recall(hits, index.search(t, { limit: 10, filter: third }));
+    }
+    assert.ok(sum / 10 >= 0.95, `filtered recall ${sum / 10}`);
+    // A filter admitting 40 photos spread over the library: every list is read, the answer is exact.
+    const few = new Set(Array.from({ length: 40 }, (_, i) => i * 1499));
+    const hits = index.search(queries[0], { limit: 10, candidates: 300, filter: (id) => few.has(id) });
+    assert.deepEqual(ids(hits), ids(index.search(queries[0], { limit: 10, filter: (id) => few.has(id) })));
+    assert.equal(index.lastCoarseScanned, N);
+  });
+
+  it('is deterministic for a fixed seed', () => {
+    const other = build(vecs.slice(0, 20_000), { minPhotos: 10_000, seed: 7 });
+    const again = build(vecs.slice(0, 20_000), { minPhotos: 10_000, seed: 7 });
+    const { trainSeconds: _a, ...s1 } = other.trainCoarse();
+    const { trainSeconds: _b, ...s2 } = again.trainCoarse();
+    assert.deepEqual(s1, s2);
+    for (const t of queries.slice(0, 5)) {
+      assert.deepEqual(other.search(t, { limit: 10, candidates: 200 }), again.search(t, { limit: 10, candidates: 200 }));
+    }
+  });
+
+  it('keeps the lists consistent through removals, replacements and re-adds', () => {
+    const small = build(vecs.slice(0, 15_000), { minPhotos: 10_000 });
+    const t = queries[1];
+    small.search(t, { limit: 10, candidates: 200 }); // trains
+    assert.equal(small.coarseStats?.trainedAt, 15_000);
+    const r = rng(99);
+    const removed = new Set<number>();
+    for (let i = 0; i < 3000; i++) { const id = Math.floor(r() * 15_000); if (small.remove(id)) removed.add(id); }
+    assert.ok(small.coarseConsistent(), 'IVF lists hold every photo once');
+    for (const id of [...removed].slice(0, 500)) { small.add(id, vecs[(id + 7) % N]); removed.delete(id); } // re-add, other vectors
+    for (let id = 0; id < 300; id++) if (!removed.has(id)) small.add(id, vecs[N - 1 - id]); // replace in place
+    assert.ok(small.coarseConsistent(), 'IVF lists hold every photo once');
+    assert.equal(small.size, 15_000 - removed.size);
+    for (const text of queries.slice(0, 10)) {
+      const hits = small.search(text, { limit: 20, candidates: 200 });
+      assert.ok(hits.every((h) => !removed.has(h.photoId)));
+      assert.ok(recall(hits, small.search(text, { limit: 20 })) >= 0.9);
+    }
+    // A replaced photo is found through its new vectors.
+    const self = small.search(vecs[N - 1 - 5].slice(0, d), { limit: 1, candidates: 50 });
+    assert.equal(self[0].photoId, 5);
+    assert.equal(small.coarseStats?.trainedAt, 15_000);
+  });
+
+  it('assigns photos added after training, and retrains once the index doubled', () => {
+    const growing = build(vecs.slice(0, 12_000), { minPhotos: 10_000 });
+    const t = queries[2];
+    growing.search(t, { limit: 10, candidates: 200 });
+    const first = growing.coarseStats!;
+    assert.equal(first.trainedAt, 12_000);
+    vecs.slice(12_000, 23_000).forEach((v, i) => growing.add(12_000 + i, v));
+    assert.ok(growing.coarseConsistent(), 'IVF lists hold every photo once');
+    const mid = growing.search(t, { limit: 10, candidates: 200 });
+    assert.equal(growing.coarseStats, first, 'not retrained below 2×');
+    assert.ok(recall(mid, growing.search(t, { limit: 10 })) >= 0.9);
+    const late = growing.search(vecs[22_500].slice(0, d), { limit: 1, candidates: 50 });
+    assert.equal(late[0].photoId, 22_500, 'a photo added after training is found');
+    vecs.slice(23_000, 24_000).forEach((v, i) => growing.add(23_000 + i, v));
+    growing.search(t, { limit: 10, candidates: 200 });
+    assert.equal(growing.coarseStats!.trainedAt, 24_000);
+    assert.ok(growing.coarseStats!.nlist > first.nlist);
+    assert.ok(growing.coarseConsistent(), 'IVF lists hold every photo once');
+  });
+
+  it('stays flat below minPhotos, and when the embeddings have no cluster structure', () => {
+    const small = build(vecs.slice(0, 5000));
+    small.search(queries[0], { limit: 10, candidates: 200 });
+    assert.equal(small.coarseStats, undefined);
+    assert.equal(small.lastCoarseScanned, 5000);
+    const r = rng(3);
+    const noise = new VectorIndex({ queries: 2, dim: 64, ivf: { minPhotos: 10_000 } });
+    for (let id = 0; id < 12_000; id++) noise.add(id, unitRowsOf(r, 2, 64));
+    noise.search(unitRowsOf(r, 1, 64), { limit: 10, candidates: 200 });
+    const stats = noise.coarseStats!;
+    console.log(`# IVF calibration on 12,000 random 64-d photos: estimated recall ${JSON.stringify(stats.recallAt)} → nprobe ${stats.nprobe}`);
+    assert.equal(stats.nprobe, 0);
+    assert.equal(noise.lastCoarseScanned, 12_000);
+  });
 });

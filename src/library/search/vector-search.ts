@@ -8,11 +8,15 @@
 //      (‖text‖ = 1, Cauchy–Schwarz) score ≤ dot(m_p, text) + r_p — one D-dot per photo (Q× cheaper);
 //   2. exact: the top-k photos by dot(m_p, text) are scored exactly to get a threshold τ; then only photos
 //      whose upper bound exceeds τ are scored exactly (τ rises as the heap fills).
-// With `candidates: C` stage 2 stops after the top C by the coarse score — approximate but bounded work;
-// this is how 1,000,000 photos stay interactive: the coarse pass is N×D (≈256M MACs at 1M, or sharded
-// over worker threads / an IVF or HNSW index over the mean vectors), then C (≈2,000) × Q × D exact MACs.
+// With `candidates: C` stage 2 stops after the top C by the coarse score — approximate but bounded work:
+// the coarse pass is N×D (≈256M MACs, ~290 ms at 1M photos), then C (≈2,000) × Q × D exact MACs. From
+// `ivf.minPhotos` (50,000) photos the coarse pass instead probes an IVF over the mean vectors
+// (coarse-index.ts, trained lazily on the first such search and again each time the index doubled):
+// only the photos of the best `nprobe` lists (≈nprobe·√N/2) get a mean-vector score. If the IVF's own
+// calibration says the embeddings have no cluster structure to exploit, the flat coarse pass stays.
 // Bad input (wrong dimension, NaN/∞, bad limit) → AppError 'invalid_argument'.
 import { AppError } from '../../shared/errors.ts';
+import { CoarseIndex, IVF_MIN_PHOTOS, type CoarseOptions, type CoarseStats } from './coarse-index.ts';
 import { assertFinite, EMBED_DIM, QUERY_TOKENS, quantizeInto, type Int8Vectors } from './embedding-codec.ts';
 
 export type VectorStorage = 'f32' | 'int8';
@@ -20,12 +24,16 @@ const BLOCK_SHIFT = 14;
 /** Photos per vector block (16,384: 134 MB of int8 or 537 MB of f32 at 32×256). */
 const BLOCK = 1 << BLOCK_SHIFT;
 const BLOCK_MASK = BLOCK - 1;
-export interface VectorIndexOptions { dim?: number; queries?: number; storage?: VectorStorage; capacity?: number }
+export interface VectorIndexOptions { dim?: number; queries?: number; storage?: VectorStorage; capacity?: number; ivf?: CoarseOptions }
 export interface SearchOptions {
   limit: number;
   filter?: (photoId: number) => boolean;
   /** Approximate mode: exact-score only the top `candidates` photos by the mean-vector score. */
   candidates?: number;
+  /** With `candidates` on an index of ≥ ivf.minPhotos photos: IVF lists to probe (default: the calibrated
+   *  nprobe); 0 = flat coarse pass over all mean vectors. Probing goes on past nprobe lists until
+   *  `candidates` photos passed the filter (or every list was read). */
+  nprobe?: number;
 }
 export interface SearchHit { photoId: number; score: number }
 
@@ -44,8 +52,11 @@ export class VectorIndex {
   private scales: Float32Array;
   private means: Float32Array;
   private radius: Float32Array;
-  /** Counters of the last search, for benchmarks: photos scored exactly. */
+  private coarse?: CoarseIndex;
+  private readonly ivfOpts: CoarseOptions;
+  /** Counters of the last search, for benchmarks: photos scored exactly / by their mean vector. */
   lastExactScored = 0;
+  lastCoarseScanned = 0;
 
   constructor(opts: VectorIndexOptions = {}) {
     this.dim = opts.dim ?? EMBED_DIM;
@@ -58,6 +69,7 @@ export class VectorIndex {
     this.scales = new Float32Array(this.storage === 'int8' ? cap * queries : 0);
     this.means = new Float32Array(cap * dim);
     this.radius = new Float32Array(cap);
+    this.ivfOpts = opts.ivf ?? {};
   }
 
   get size(): number { return this.n; }
@@ -73,6 +85,7 @@ export class VectorIndex {
     if (this.storage === 'f32') this.f32[b].set(vectors, at);
     else quantizeInto(vectors, 0, this.queries, this.dim, this.codes[b], (s & BLOCK_MASK) * this.queries, this.scales, s * this.queries);
     this.updateSummary(s);
+    this.coarse?.place(s, this.means);
   }
 
   /** Adds or replaces a photo from already-quantized int8 vectors (int8 storage only). */
@@ -85,12 +98,14 @@ export class VectorIndex {
     this.codes[s >>> BLOCK_SHIFT].set(q.codes, (s & BLOCK_MASK) * this.queries * this.dim);
     this.scales.set(q.scales, s * this.queries);
     this.updateSummary(s);
+    this.coarse?.place(s, this.means);
   }
 
   remove(photoId: number): boolean {
     const s = this.slotOf.get(photoId);
     if (s === undefined) return false;
     const last = this.n - 1;
+    this.coarse?.remove(s, last);
     if (s !== last) { // move the last photo into the hole
       const qd = this.queries * this.dim;
       const [to, from] = [s, last].map((x) => ({ b: x >>> BLOCK_SHIFT, at: (x & BLOCK_MASK) * qd }));
@@ -118,6 +133,14 @@ export class VectorIndex {
     const cand = opts.candidates;
     if (cand !== undefined && (!Number.isInteger(cand) || cand < 1)) {
       throw new AppError('invalid_argument', `candidates must be a positive integer, got ${cand}`);
+    }
+    if (opts.nprobe !== undefined && (!Number.isInteger(opts.nprobe) || opts.nprobe < 0)) {
+      throw new AppError('invalid_argument', `nprobe must be a non-negative integer, got ${opts.nprobe}`);
+    }
+    if (cand !== undefined && opts.nprobe !== 0 && this.n >= (this.ivfOpts.minPhotos ?? IVF_MIN_PHOTOS)) {
+      if (!this.coarse || this.n >= 2 * this.coarse.stats.trainedAt) this.trainCoarse();
+      const nprobe = opts.nprobe ?? this.coarse!.stats.nprobe;
+      if (nprobe > 0) return this.searchIvf(text, limit, cand, nprobe, opts.filter);
     }
     let norm = 0;
     for (let i = 0; i < text.length; i++) norm += text[i] * text[i];
@@ -154,6 +177,44 @@ export class VectorIndex {
       }
     }
     this.lastExactScored = scored;
+    this.lastCoarseScanned = n;
+    return top.sorted().map(([score, s]) => ({ photoId: ids[s], score }));
+  }
+
+  /** (Re)trains the IVF over the current mean vectors now (else done lazily by a large two-stage search). */
+  trainCoarse(): CoarseStats {
+    if (this.n === 0) throw new AppError('invalid_argument', 'cannot train the coarse index of an empty vector index');
+    this.coarse = CoarseIndex.train(this.means, this.n, this.dim, this.ivfOpts);
+    return this.coarse.stats;
+  }
+
+  /** The trained IVF's figures, or undefined before the first training. */
+  get coarseStats(): CoarseStats | undefined { return this.coarse?.stats; }
+
+  /** Test hook: the IVF lists hold every slot exactly once (true when there is no IVF). */
+  coarseConsistent(): boolean { return this.coarse?.check(this.n) ?? true; }
+
+  /** Two-stage search with the IVF as the coarse stage: the best lists' photos by mean-vector score. */
+  private searchIvf(text: Float32Array, limit: number, cand: number, nprobe: number, filter?: (photoId: number) => boolean): SearchHit[] {
+    const { dim, means, ids } = this;
+    const coarse = this.coarse!;
+    const order = coarse.listsByScore(text);
+    const seed = new TopK(Math.max(limit, cand));
+    let scanned = 0, admitted = 0;
+    for (let i = 0; i < order.length && (i < nprobe || admitted < seed.k); i++) {
+      const members = coarse.members(order[i]);
+      scanned += members.length;
+      for (let j = 0; j < members.length; j++) {
+        const s = members[j];
+        if (filter && !filter(ids[s])) continue;
+        admitted++;
+        seed.push(dotF32(means, s * dim, text, dim), s);
+      }
+    }
+    const top = new TopK(limit);
+    for (let i = 0; i < seed.size; i++) top.push(this.exactScore(seed.slots[i], text), seed.slots[i]);
+    this.lastExactScored = seed.size;
+    this.lastCoarseScanned = scanned;
     return top.sorted().map(([score, s]) => ({ photoId: ids[s], score }));
   }
 
