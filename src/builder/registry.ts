@@ -4,7 +4,7 @@
 // Blip2ForImageTextRetrieval is its own family: vision, image-embeds, text-embeds and itm graphs.
 import { AppError } from '../shared/errors.ts';
 import type { ModelManifest } from '../shared/model-manifest.ts';
-import type { Ctx, TensorSource } from './onnx/layers.ts';
+import type { Ctx, TensorShapes } from './onnx/layers.ts';
 import { buildOptDecoder } from './blip2/opt-decoder.ts';
 import { buildQFormer } from './blip2/qformer.ts';
 import { buildImageEmbeds, buildItm, buildTextEmbeds } from './blip2/retrieval.ts';
@@ -34,12 +34,12 @@ export interface GraphPart<S extends FamilySpec = FamilySpec> {
 
 export interface ModelFamily<S extends FamilySpec = FamilySpec> {
   kind: ModelManifest['kind'];
-  spec(src: TensorSource, cfg: Blip2Config, file: string): S;
+  spec(src: TensorShapes, cfg: Blip2Config, file: string): S;
   parts: GraphPart<S>[];
 }
 
 interface LanguageModelEntry {
-  spec(src: TensorSource, cfg: Blip2Config, file: string): LanguageSpec;
+  spec(src: TensorShapes, cfg: Blip2Config, file: string): LanguageSpec;
   decoder: GraphPart<GenerationSpec>['build'];
   kind: ModelManifest['kind'];
 }
@@ -49,7 +49,7 @@ const LANGUAGE_MODELS: Record<string, LanguageModelEntry> = {
 };
 
 /** Vision encoder and Q-Former sizes, checked against each other. */
-function blip2Base(src: TensorSource, cfg: Blip2Config, file: string): { vision: VisionSpec; qformer: QFormerSpec } {
+function blip2Base(src: TensorShapes, cfg: Blip2Config, file: string): { vision: VisionSpec; qformer: QFormerSpec } {
   const vision = visionSpec(src, cfg, file);
   const qformer = qformerSpec(src, cfg, file);
   if (qformer.encoderHidden !== vision.hidden) {

@@ -2,8 +2,8 @@
 // by a positional read of exactly its bytes, because real shards reach 15 GB and the converter
 // wants one tensor in memory at a time. Every header claim is checked against the file up front,
 // so a broken or lying checkpoint fails at open with a message naming the file, never mid-build.
-// Tensor reads are synchronous (readSync on the handle's fd): the graph builders pull weights
-// through a synchronous TensorSource.
+// Tensor reads are synchronous (readSync on the handle's fd). Conversion itself streams each file
+// in order (safetensors-stream.ts); random reads serve tests and small tools.
 import { existsSync, readSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
@@ -17,7 +17,7 @@ export type Dtype = keyof typeof dtypeSize;
 
 export interface TensorInfo { dtype: Dtype; shape: number[]; byteLength: number }
 
-interface Entry extends TensorInfo {
+export interface Entry extends TensorInfo {
   begin: number; // absolute file position of the first byte
 }
 
@@ -55,13 +55,15 @@ export class SafetensorsFile {
     private readonly fh: FileHandle,
     private readonly entries: Map<string, Entry>,
     readonly metadata: Record<string, unknown>,
+    /** File size in bytes when opened. */
+    readonly size: number,
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
     const fh = await open(path, 'r').catch((cause) => { throw openError(cause, 'safetensors file', path); });
     try {
-      const { entries, metadata } = await readHeader(fh, path);
-      return new SafetensorsFile(path, fh, entries, metadata);
+      const { entries, metadata, size } = await readHeader(fh, path);
+      return new SafetensorsFile(path, fh, entries, metadata, size);
     } catch (err) {
       await fh.close();
       throw err;
@@ -70,6 +72,11 @@ export class SafetensorsFile {
 
   names(): string[] {
     return [...this.entries.keys()];
+  }
+
+  /** Every tensor with its absolute byte range, for reading the file as one sequential stream. */
+  layout(): Map<string, Entry> {
+    return new Map(this.entries);
   }
 
   has(name: string): boolean {
@@ -90,19 +97,8 @@ export class SafetensorsFile {
   /** The tensor as float32: F32 as stored, F16/BF16/F64 converted; integer dtypes are refused. */
   readFloat32(name: string): Float32Array {
     const e = this.entry(name);
-    if (e.dtype !== 'F32' && e.dtype !== 'F16' && e.dtype !== 'BF16' && e.dtype !== 'F64') {
-      throw new AppError('checkpoint_unsupported',
-        `tensor "${name}" has dtype ${e.dtype}; only F32, F16, BF16 and F64 tensors can be converted to float32`, { file: this.path });
-    }
-    const size = dtypeSize[e.dtype];
-    const raw = this.readBytes(e, name);
-    // Typed arrays use host byte order; the file is little-endian.
-    if (BIG_ENDIAN) swapBytes(raw, size);
-    const n = e.byteLength / size;
-    if (e.dtype === 'F32') return new Float32Array(raw.buffer, 0, n);
-    if (e.dtype === 'F64') return Float32Array.from(new Float64Array(raw.buffer, 0, n));
-    const half = new Uint16Array(raw.buffer, 0, n);
-    return e.dtype === 'F16' ? f16ToF32Array(half) : bf16ToF32Array(half);
+    checkFloat(e.dtype, name, this.path);
+    return decodeFloat32(e.dtype, this.readBytes(e, name));
   }
 
   async close(): Promise<void> {
@@ -140,23 +136,63 @@ export class SafetensorsFile {
   }
 }
 
+/** Refuses integer tensors where float weights are expected, naming the tensor and file. */
+export function checkFloat(dtype: Dtype, name: string, file: string): void {
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F64') {
+    throw new AppError('checkpoint_unsupported',
+      `tensor "${name}" has dtype ${dtype}; only F32, F16, BF16 and F64 tensors can be converted to float32`, { file });
+  }
+}
+
+/**
+ * A float tensor's file bytes (little-endian) as float32. `raw` must start at offset 0 of its own
+ * buffer (F32 is returned as a view over it; big-endian hosts swap it in place).
+ */
+export function decodeFloat32(dtype: Dtype, raw: Uint8Array): Float32Array {
+  const size = dtypeSize[dtype];
+  // Typed arrays use host byte order; the file is little-endian.
+  if (BIG_ENDIAN) swapBytes(raw, size);
+  const n = raw.byteLength / size;
+  if (dtype === 'F32') return new Float32Array(raw.buffer, raw.byteOffset, n);
+  if (dtype === 'F64') return Float32Array.from(new Float64Array(raw.buffer, raw.byteOffset, n));
+  const half = new Uint16Array(raw.buffer, raw.byteOffset, n);
+  return dtype === 'F16' ? f16ToF32Array(half) : bf16ToF32Array(half);
+}
+
 function swapBytes(b: Uint8Array, size: number): void {
   for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
 }
 
-async function readHeader(fh: FileHandle, path: string): Promise<{ entries: Map<string, Entry>; metadata: Record<string, unknown> }> {
-  const invalid = (msg: string) => new AppError('checkpoint_invalid', msg, { file: path });
+async function readHeader(fh: FileHandle, path: string): Promise<{ entries: Map<string, Entry>; metadata: Record<string, unknown>; size: number }> {
   const size = (await fh.stat()).size;
-  if (size < 8) throw invalid(size === 0 ? 'safetensors file is empty (0 bytes)' : `truncated: expected at least 8 bytes, file has ${size}`);
   const lenBuf = Buffer.alloc(8);
-  await fh.read(lenBuf, 0, 8, 0);
-  const n = lenBuf.readBigUInt64LE(0);
+  if (size >= 8) await fh.read(lenBuf, 0, 8, 0);
+  const headerLen = headerLength(lenBuf, size, path);
+  const headerBuf = Buffer.alloc(headerLen);
+  const { bytesRead } = await fh.read(headerBuf, 0, headerLen, 8);
+  if (bytesRead !== headerLen) throw new AppError('checkpoint_invalid', `short read of the header: got ${bytesRead} of ${headerLen} bytes`, { file: path });
+  return { ...parseHeader(headerBuf, size, path), size };
+}
+
+/** The header length a safetensors file's first 8 bytes announce, checked against the file size. */
+export function headerLength(first8: Uint8Array, size: number, path: string): number {
+  const invalid = (msg: string) => new AppError('checkpoint_invalid', msg, { file: path });
+  if (size < 8) throw invalid(size === 0 ? 'safetensors file is empty (0 bytes)' : `truncated: expected at least 8 bytes, file has ${size}`);
+  const n = Buffer.from(first8.buffer, first8.byteOffset, 8).readBigUInt64LE(0);
   if (n > BigInt(MAX_HEADER)) throw invalid(`header length ${n} bytes exceeds the ${MAX_HEADER / 1024 / 1024} MB limit; not a safetensors file?`);
   const headerLen = Number(n);
   if (8 + headerLen > size) throw invalid(`truncated: expected at least ${8 + headerLen} bytes for the header, file has ${size}`);
-  const headerBuf = Buffer.alloc(headerLen);
-  const { bytesRead } = await fh.read(headerBuf, 0, headerLen, 8);
-  if (bytesRead !== headerLen) throw invalid(`short read of the header: got ${bytesRead} of ${headerLen} bytes`);
+  return headerLen;
+}
+
+/**
+ * Parses and checks a header (the JSON bytes after the 8-byte length) of a file of `size` bytes:
+ * every tensor's dtype, shape and byte range, no overlaps, nothing past the end of the file.
+ * Entry offsets are absolute file positions.
+ */
+export function parseHeader(headerBuf: Uint8Array, size: number, path: string): { entries: Map<string, Entry>; metadata: Record<string, unknown> } {
+  const invalid = (msg: string) => new AppError('checkpoint_invalid', msg, { file: path });
+  const headerLen = headerBuf.byteLength;
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBuf));

@@ -1,18 +1,31 @@
 // Errors that cross module and process boundaries as data: a small catalog of codes,
 // a message a person can act on, and the file concerned when there is one.
 
-export type ErrorCode =
-  | 'invalid_argument'
-  | 'checkpoint_invalid'
-  | 'checkpoint_unsupported'
-  | 'tensor_missing'
-  | 'model_missing'
-  | 'model_invalid'
-  | 'photo_unreadable'
-  | 'tokenizer_missing'
-  | 'inference_failed'
-  | 'cancelled'
-  | 'io_error';
+/** The one list of error codes; `ErrorCode` and the known-code check both come from it. */
+export const ERROR_CODES = [
+  'invalid_argument',
+  'checkpoint_invalid',
+  'checkpoint_unsupported',
+  'tensor_missing',
+  'model_missing',
+  'model_invalid',
+  'photo_unreadable',
+  'tokenizer_missing',
+  'inference_failed',
+  'cancelled',
+  'io_error',
+  /** Not enough free space (the message gives needed and free bytes when known). */
+  'disk_full',
+  /** The Hub (or a mirror) could not be reached, or kept failing. */
+  'network_error',
+  /** A gated or private repository needs a token (or the token has no access). */
+  'hub_auth_required',
+  /** The Hub has no such repository, revision or file. */
+  'hub_not_found',
+  /** Downloaded bytes do not match the checksum the Hub or the manifest gives. */
+  'integrity_failed',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface ErrorData {
   code: ErrorCode;
@@ -51,10 +64,7 @@ export function toErrorData(err: unknown): ErrorData {
   return { code: code && isKnownCode(code) ? code : 'inference_failed', message };
 }
 
-const KNOWN: ReadonlySet<string> = new Set<ErrorCode>([
-  'invalid_argument', 'checkpoint_invalid', 'checkpoint_unsupported', 'tensor_missing', 'model_missing',
-  'model_invalid', 'photo_unreadable', 'tokenizer_missing', 'inference_failed', 'cancelled', 'io_error',
-]);
+const KNOWN: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 function isKnownCode(code: string): code is ErrorCode {
   return KNOWN.has(code);
 }

@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ExternalDataWriter } from '../../src/builder/onnx/external-data.ts';
 import { GraphBuilder } from '../../src/builder/onnx/graph-builder.ts';
-import { FLOAT, linear, type TensorSource } from '../../src/builder/onnx/layers.ts';
+import { FLOAT, linear } from '../../src/builder/onnx/layers.ts';
+import { eagerWeights, type TensorReader } from '../../src/builder/onnx/weights.ts';
 import { type BlockQuantConfig, dequantizeBlocks, quantizeBlocks } from '../../src/builder/onnx/quantize.ts';
 import { withTempDir } from '../helpers/fixtures.ts';
 
@@ -47,7 +48,7 @@ describe('MatMulNBits packing', () => {
   for (const cfg of cases) {
     it(`${cfg.bits}-bit, block ${cfg.blockSize}, ${cfg.symmetric ? 'symmetric' : 'asymmetric'}`, async () => {
       await withTempDir(async (dir) => {
-        const src: TensorSource = {
+        const src: TensorReader & { has(name: string): boolean } = {
           has: (name) => name === 'fc.weight' || name === 'fc.bias',
           shape: (name) => (name === 'fc.weight' ? [n, k] : [n]),
           read: (name) => (name === 'fc.weight' ? w : bias),
@@ -55,7 +56,7 @@ describe('MatMulNBits packing', () => {
         const data = new ExternalDataWriter(join(dir, 'm.onnx.data'));
         const g = new GraphBuilder('t', data);
         const x = g.input('x', FLOAT, ['m', k]);
-        g.bindOutput(linear({ g, src, quant: { ...cfg, accuracyLevel: 0 } }, x, 'fc', '/fc'), 'y', FLOAT, ['m', n]);
+        g.bindOutput(linear({ g, src, weights: eagerWeights(src), quant: { ...cfg, accuracyLevel: 0 } }, x, 'fc', '/fc'), 'y', FLOAT, ['m', n]);
         await writeFile(join(dir, 'm.onnx'), g.serialize({ '': 17, 'com.microsoft': 1 }));
         data.finish();
         const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));

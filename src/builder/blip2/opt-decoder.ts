@@ -9,10 +9,9 @@
 // where rows change (src/runtime/blip2/cache-reorder.ts): greedy decoding never copies the cache.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, type Residual, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
+import { FLOAT, INT64, type Residual, halfTable, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
 import { DT } from '../onnx/graph-builder.ts';
-import { toF16 } from '../onnx/float16.ts';
 
 const P = 'language_model.model.decoder.';
 
@@ -53,11 +52,10 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
  *   input_ids ─Gather(E16)─Cast(float)─▶    (float16 table when the head is quantized: half the memory)
  */
 function embedTokens(ctx: Ctx, ids: string): string {
-  const { g, src } = ctx;
+  const { g } = ctx;
   const name = `${P}embed_tokens.weight`;
   if (!ctx.embedFp16) return g.op('Gather', [param(ctx, name), ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
-  const half = toF16(src.read(name));
-  const table = g.tensor(`${name}.f16`, DT.FLOAT16, new Uint8Array(half.buffer), src.shape(name));
+  const table = halfTable(ctx, name);
   const rows = g.op('Gather', [table, ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
   return g.op('Cast', [rows], { name: '/decoder/embed_tokens/Cast', attrs: { to: DT.FLOAT } });
 }

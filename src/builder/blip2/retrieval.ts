@@ -7,9 +7,8 @@
 // (1 - mask) * -10000 bias; the text positions use the `intermediate`/`output` feed-forward and
 // never cross-attend, the query positions use `intermediate_query`/`output_query`.
 import { DT } from '../onnx/graph-builder.ts';
-import { toF16 } from '../onnx/float16.ts';
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, add, expandToBatch, layerNorm, linear, param } from '../onnx/layers.ts';
+import { FLOAT, INT64, add, expandToBatch, halfTable, layerNorm, linear, param } from '../onnx/layers.ts';
 import { bertAttention, bertFeedForward, buildQueryOutput } from './qformer.ts';
 import type { QFormerSpec, RetrievalSpec, VisionSpec } from './spec.ts';
 
@@ -74,13 +73,13 @@ export function buildItm(ctx: Ctx, q: QFormerSpec, v: VisionSpec): void {
  *   Slice(position_embeddings, 0..T) ──┘
  */
 function textEmbeddings(ctx: Ctx, ids: string): string {
-  const { g, src } = ctx;
+  const { g } = ctx;
   const name = 'embeddings.word_embeddings.weight';
   let words: string;
   if (!ctx.embedFp16) {
     words = g.op('Gather', [param(ctx, name), ids], { name: '/embeddings/word/Gather', attrs: { axis: 0 } });
   } else {
-    const table = g.tensor(`${name}.f16`, DT.FLOAT16, new Uint8Array(toF16(src.read(name)).buffer), src.shape(name));
+    const table = halfTable(ctx, name);
     const rows = g.op('Gather', [table, ids], { name: '/embeddings/word/Gather', attrs: { axis: 0 } });
     words = g.op('Cast', [rows], { name: '/embeddings/word/Cast', attrs: { to: DT.FLOAT } });
   }

@@ -3,7 +3,7 @@
 // shows: head counts, norm epsilons, cross-attention frequency, token ids. HF class defaults fill gaps.
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.ts';
-import type { TensorSource } from '../onnx/layers.ts';
+import type { TensorShapes } from '../onnx/layers.ts';
 
 const num = z.number().finite();
 const int = z.number().int();
@@ -58,7 +58,7 @@ export interface LanguageSpec {
 }
 
 /** Counts `${prefix}{i}.` blocks present in the checkpoint. */
-export function countLayers(src: TensorSource, prefix: string, probe: string): number {
+export function countLayers(src: TensorShapes, prefix: string, probe: string): number {
   let n = 0;
   while (src.has(`${prefix}${n}.${probe}`)) n++;
   return n;
@@ -71,7 +71,7 @@ function checkHeads(hidden: number, heads: number, what: string, file: string): 
   return hidden / heads;
 }
 
-export function visionSpec(src: TensorSource, cfg: Blip2Config, file: string): VisionSpec {
+export function visionSpec(src: TensorShapes, cfg: Blip2Config, file: string): VisionSpec {
   const [hidden, , patch] = src.shape('vision_model.embeddings.patch_embedding.weight');
   const tokens = src.shape('vision_model.embeddings.position_embedding')[1];
   const grid = Math.round(Math.sqrt(tokens - 1));
@@ -87,7 +87,7 @@ export function visionSpec(src: TensorSource, cfg: Blip2Config, file: string): V
   };
 }
 
-export function qformerSpec(src: TensorSource, cfg: Blip2Config, file: string): QFormerSpec {
+export function qformerSpec(src: TensorShapes, cfg: Blip2Config, file: string): QFormerSpec {
   const [, queries, hidden] = src.shape('query_tokens');
   const heads = cfg.qformer_config?.num_attention_heads ?? 12;
   const layers = countLayers(src, 'qformer.encoder.layer.', 'attention.output.dense.weight');
@@ -109,7 +109,7 @@ export function qformerSpec(src: TensorSource, cfg: Blip2Config, file: string): 
 
 const OPT = 'language_model.model.decoder.';
 
-export function optSpec(src: TensorSource, cfg: Blip2Config, file: string): LanguageSpec {
+export function optSpec(src: TensorShapes, cfg: Blip2Config, file: string): LanguageSpec {
   const t = cfg.text_config ?? {};
   if (t.do_layer_norm_before === false) {
     throw new AppError('checkpoint_unsupported', 'OPT with do_layer_norm_before=false (post-LayerNorm, as in OPT-350m) is not supported; BLIP-2 uses OPT-2.7b/6.7b', { file });
@@ -139,7 +139,7 @@ export interface RetrievalSpec {
   vocabRows: number; maxPositions: number; textIntermediate: number;
 }
 
-export function retrievalSpec(src: TensorSource, q: QFormerSpec, file: string): RetrievalSpec {
+export function retrievalSpec(src: TensorShapes, q: QFormerSpec, file: string): RetrievalSpec {
   const [vocabRows, wordDim] = src.shape('embeddings.word_embeddings.weight');
   const [maxPositions, posDim] = src.shape('embeddings.position_embeddings.weight');
   const [embedDim, visIn] = src.shape('vision_projection.weight');

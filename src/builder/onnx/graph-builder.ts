@@ -2,7 +2,7 @@
 // by name, and large initializers streamed to an external data file. Serialized with onnx-proto.
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
-import type { ExternalDataWriter } from './external-data.ts';
+import type { ExternalDataWriter, ExternalRef } from './external-data.ts';
 
 const require = createRequire(import.meta.url);
 const { onnx } = require('onnx-proto') as { onnx: typeof OnnxNs };
@@ -19,7 +19,7 @@ export interface NodeOptions {
 }
 
 /** Tensors this small stay inside the model file; the rest go to external data. */
-const INLINE_LIMIT = 1024;
+export const INLINE_LIMIT = 1024;
 
 export class GraphBuilder {
   private readonly nodes: OnnxNs.INodeProto[] = [];
@@ -60,13 +60,21 @@ export class GraphBuilder {
     } else {
       const ref = this.data.append(bytes);
       t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-      t.externalData = [
-        { key: 'location', value: ref.location },
-        { key: 'offset', value: String(ref.offset) },
-        { key: 'length', value: String(ref.length) },
-      ];
+      t.externalData = externalData(ref);
     }
     this.initializers.push(t);
+    return name;
+  }
+
+  /** A weight whose bytes are already in an external data file (a streamed conversion). Created once by name. */
+  external(name: string, type: DataType, dims: number[], ref: ExternalRef): string {
+    if (this.known.has(name)) return name;
+    this.known.add(name);
+    this.initializers.push({
+      name, dataType: type, dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: externalData(ref),
+    });
     return name;
   }
 
@@ -126,6 +134,14 @@ export class GraphBuilder {
     };
     return onnx.ModelProto.encode(model).finish();
   }
+}
+
+function externalData(ref: ExternalRef): OnnxNs.IStringStringEntryProto[] {
+  return [
+    { key: 'location', value: ref.location },
+    { key: 'offset', value: String(ref.offset) },
+    { key: 'length', value: String(ref.length) },
+  ];
 }
 
 function valueInfo(name: string, type: DataType, dims: Dim[]): OnnxNs.IValueInfoProto {

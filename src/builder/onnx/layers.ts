@@ -1,19 +1,21 @@
 // Small make_* helpers that emit common transformer subgraphs with stable node names.
-// Weights come from a TensorSource by their Hugging Face names; Linear weights ([out, in] in HF)
-// are transposed once at conversion so every projection is a plain MatMul.
+// Weights are asked for by their Hugging Face names through a recipe (weights.ts); Linear weights
+// ([out, in] in HF) are transposed once at conversion so every projection is a plain MatMul.
 import { DT, type GraphBuilder } from './graph-builder.ts';
-import { type BlockQuantConfig, quantizeBlocks } from './quantize.ts';
+import type { BlockQuantConfig } from './quantize.ts';
+import { asIs, blockQuantized, float16, transposed, type Weights } from './weights.ts';
 
-export interface TensorSource {
+/** What a checkpoint's headers tell: which tensors exist and their shapes (no values). */
+export interface TensorShapes {
   has(name: string): boolean;
+  /** Throws a 'tensor_missing' error naming the tensor. */
   shape(name: string): number[];
-  /** Reads one tensor as float32 (F16/BF16 widened); throws a 'tensor_missing' error naming it. */
-  read(name: string): Float32Array;
 }
 
 export interface Ctx {
   g: GraphBuilder;
-  src: TensorSource;
+  src: TensorShapes;
+  weights: Weights;
   /** Weight-only quantization for the projections of this graph; absent = float32. */
   quant?: QuantPolicy;
   /** Quantization of a language model's output head (tied heads stay shared in float32 without it). */
@@ -27,26 +29,19 @@ export interface QuantPolicy extends BlockQuantConfig {
   accuracyLevel: number;
 }
 
-export function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = w[base + c];
-  }
-  return out;
-}
-
 /** The [in, out] weight of an HF Linear, added once. */
 export function linearWeight(ctx: Ctx, hfWeight: string): string {
-  const name = `${hfWeight}.T`;
-  if (ctx.g.has(name)) return name;
-  const [rows, cols] = ctx.src.shape(hfWeight);
-  return ctx.g.weight(name, transpose2d(ctx.src.read(hfWeight), rows, cols), [cols, rows]);
+  return ctx.weights.use(ctx.g, hfWeight, transposed)[0];
 }
 
+/** An HF tensor as stored (float32), added once. */
 export function param(ctx: Ctx, hfName: string): string {
-  if (ctx.g.has(hfName)) return hfName;
-  return ctx.g.weight(hfName, ctx.src.read(hfName), ctx.src.shape(hfName));
+  return ctx.weights.use(ctx.g, hfName, asIs)[0];
+}
+
+/** A token-embedding table in float16, added once. */
+export function halfTable(ctx: Ctx, hfName: string): string {
+  return ctx.weights.use(ctx.g, hfName, float16)[0];
 }
 
 /**
@@ -66,14 +61,8 @@ export function linear(ctx: Ctx, x: string, prefix: string, name: string, opts: 
 function quantLinear(ctx: Ctx, q: QuantPolicy, x: string, prefix: string, name: string, withBias: boolean): string {
   const { g, src } = ctx;
   const [n, k] = src.shape(`${prefix}.weight`);
-  const packed = quantizeBlocks(src.read(`${prefix}.weight`), n, k, q);
-  const base = `${prefix}.weight.q${q.bits}`;
-  const inputs = [
-    x,
-    g.tensor(`${base}.data`, DT.UINT8, packed.data, [n, packed.blocks, (q.blockSize * q.bits) / 8]),
-    g.weight(`${base}.scales`, packed.scales, [n, packed.blocks]),
-    packed.zeroPoints ? g.tensor(`${base}.zero_points`, DT.UINT8, packed.zeroPoints, [n, packed.zeroPoints.length / n]) : '',
-  ];
+  const [data, scales, zeroPoints] = ctx.weights.use(g, `${prefix}.weight`, blockQuantized(q));
+  const inputs = [x, data, scales, zeroPoints ?? ''];
   if (withBias) inputs.push('', param(ctx, `${prefix}.bias`));
   while (inputs[inputs.length - 1] === '') inputs.pop();
   return g.op('MatMulNBits', inputs, {
