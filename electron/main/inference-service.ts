@@ -3,7 +3,6 @@
 // exit/restart events into WorkerStatus and ModelStatus for the UI. A crash is visible as it happens:
 // 'restarting' (with the reason), then 'ready' once the host has restarted the worker and reloaded
 // the models, or 'crashed' when the host gave up (too many crashes in a row).
-import { basename } from 'node:path';
 import { InferenceHost } from '../../src/jobs/inference-host.ts';
 import type { ModelInfo, RetrievalModelInfo, SessionSettingsData } from '../../src/jobs/protocol.ts';
 import type { TransportFactory } from '../../src/jobs/transport.ts';
@@ -221,5 +220,5 @@ export class InferenceService {
 
 /** How captions name their model (provenance): folder name and weights, as the CLI writes it. */
 export function captionModelId(info: ModelInfo): string {
-  return `${basename(info.dir)}:${info.weights}`;
+  return info.label;
 }

@@ -1,4 +1,4 @@
-// The headless command line over the core: convert checkpoints, caption and question photos.
+// The headless command line over the core: download or convert models, caption and question photos.
 import { Command, CommanderError } from 'commander';
 import { AppError, toErrorData } from '../shared/errors.ts';
 import { convertCheckpoint } from '../builder/convert.ts';
@@ -10,6 +10,7 @@ import { addLibraryCommands } from './library-commands.ts';
 import { addRetrievalCommands } from './retrieval-commands.ts';
 import { addTagsCommands } from './tags-commands.ts';
 import { addSearchCommands } from './search-commands.ts';
+import { addModelsCommands } from './models-commands.ts';
 
 interface ModelFlags extends GenerationFlags { model: string; json?: boolean }
 
@@ -85,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   addRetrievalCommands(program);
   addTagsCommands(program);
   addSearchCommands(program);
+  addModelsCommands(program);
 
   try {
     await program.parseAsync(argv);

@@ -86,6 +86,8 @@ export const GeneratedTextSchema = z.object({
 export const ModelInfoSchema = z.object({
   dir: z.string(), kind: z.string(), architecture: z.string(), weights: z.string(),
   imageSize: z.number().int(), queries: z.number().int(), hasTokenizer: z.boolean(), createdAt: z.string(),
+  /** How captions name this model (modelLabel: repo@commit quant, or folder:quant). */
+  label: z.string(),
 });
 export const RetrievalModelInfoSchema = z.strictObject({
   dir: z.string(), modelId: z.string(), weights: z.string(), queries: z.number().int().positive(),

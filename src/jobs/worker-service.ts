@@ -5,7 +5,9 @@
 // Every request ends in exactly one `result` or `error`; nothing a message contains can crash it.
 // It may hold a retrieval model beside the captioning model (worker-retrieval.ts: encodings, the
 // shared vision pass).
+import { basename } from 'node:path';
 import { AppError, toErrorData } from '../shared/errors.ts';
+import { modelLabel } from '../shared/model-manifest.ts';
 import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/blip2/model.ts';
 import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 import {
@@ -220,6 +222,7 @@ export class WorkerService {
     return {
       dir, kind: m.kind, architecture: m.architecture, weights: m.quantization.weights, imageSize: m.shapes.imageSize,
       queries: m.shapes.queries, hasTokenizer: model.tokenizer !== null, createdAt: m.createdAt,
+      label: modelLabel(m, basename(dir)),
     };
   }
 

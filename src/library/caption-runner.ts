@@ -1,7 +1,6 @@
 // Works the caption queue through the inference worker: claim a job, caption the photo in the
 // worker process, commit the caption and finish the job in one transaction, then write XMP.
 // A crashed worker fails the attempt (the host restarts it); cancellation gives the job back.
-import { basename } from 'node:path';
 import { errorCode, toErrorData, type ErrorData } from '../shared/errors.ts';
 import type { InferenceHost } from '../jobs/inference-host.ts';
 import type { CaptionOptions, ModelInfo } from '../jobs/protocol.ts';
@@ -37,7 +36,7 @@ export class CaptionRunner {
   /** Processes jobs until the queue is empty or `signal` aborts. */
   async drain(signal?: AbortSignal): Promise<void> {
     const { queue, catalog } = this.lib;
-    const modelId = `${basename(this.o.model.dir)}:${this.o.model.weights}`;
+    const modelId = this.o.model.label;
     while (!signal?.aborted) {
       const job = queue.claimNext(this.workerId, { kind: 'caption' });
       if (!job) return;

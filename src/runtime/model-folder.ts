@@ -10,7 +10,7 @@ import { MANIFEST_FILE, ManifestSchema, type ModelManifest } from '../shared/mod
 export async function readManifest(dir: string): Promise<ModelManifest> {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) {
-    throw new AppError('model_missing', `no ${MANIFEST_FILE} here: not a converted model folder (run "photo-assistant convert <checkpoint> <out>" first)`, { file: dir });
+    throw new AppError('model_missing', `no ${MANIFEST_FILE} here: not a converted model folder (download one with "photo-assistant models pull", or convert a checkpoint with "photo-assistant convert <checkpoint> <out>")`, { file: dir });
   }
   let json: unknown;
   try {
@@ -26,16 +26,17 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   for (const [name, entry] of Object.entries(r.data.files)) {
     const file = join(dir, name);
     const size = await stat(file).then((s) => s.size, () => -1);
-    if (size < 0) throw new AppError('model_invalid', `model file listed in ${MANIFEST_FILE} is missing`, { file });
-    if (size !== entry.bytes) throw new AppError('model_invalid', `model file has ${size} bytes, ${MANIFEST_FILE} records ${entry.bytes} (truncated or replaced)`, { file });
+    if (size < 0) throw new AppError('model_invalid', `model file listed in ${MANIFEST_FILE} is missing; the folder is incomplete: pull or convert the model again`, { file });
+    if (size !== entry.bytes) throw new AppError('model_invalid', `model file has ${size} bytes, ${MANIFEST_FILE} records ${entry.bytes} (truncated or replaced): pull or convert the model again`, { file });
   }
   return r.data;
 }
 
 /** Recomputes every checksum; returns the files that do not match. */
-export async function verifyChecksums(dir: string, manifest: ModelManifest): Promise<string[]> {
+export async function verifyChecksums(dir: string, manifest: ModelManifest, onFile?: (name: string) => void): Promise<string[]> {
   const bad: string[] = [];
   for (const [name, entry] of Object.entries(manifest.files)) {
+    onFile?.(name);
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(join(dir, name))) hash.update(chunk as Buffer);
     if (hash.digest('hex') !== entry.sha256) bad.push(name);

@@ -22,6 +22,8 @@ export const ManifestSchema = z.object({
   createdAt: z.string(),
   source: z.object({
     checkpoint: z.string(), configSha256: z.string(),
+    /** Where a pulled model came from: Hub repo id, the revision asked for, the commit it resolved to. */
+    repo: z.string().optional(), revision: z.string().optional(), commit: z.string().regex(/^[0-9a-f]{40}$/).optional(),
     /** Fingerprint of the vision_model.* tensors (names, shapes, values); equal in two folders = the
      *  same vision encoder, so one pass serves both. Optional: folders converted before it lack it. */
     visionSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
@@ -47,7 +49,7 @@ export const ManifestSchema = z.object({
     imageSize: z.number().int(),
     queries: z.number().int(),
   }),
-  tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int(), imageToken: z.number().int().optional() }),
+  tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int() }),
   preprocess: z.object({
     width: z.number().int(), height: z.number().int(),
     mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]),
@@ -60,3 +62,13 @@ export const ManifestSchema = z.object({
   files: z.record(z.string(), FileEntry),
 });
 export type ModelManifest = z.infer<typeof ManifestSchema>;
+
+/**
+ * How captions and tags name the model that made them: `Salesforce/blip2-opt-2.7b@abc1234 int4` for a
+ * model pulled from the Hub, `<folder name>:<weights>` for one converted from a local folder.
+ */
+export function modelLabel(m: Pick<ModelManifest, 'source' | 'quantization'>, folderName: string): string {
+  const weights = m.quantization?.weights ?? 'fp32';
+  if (m.source.repo && m.source.commit) return `${m.source.repo}@${m.source.commit.slice(0, 7)} ${weights}`;
+  return `${folderName}:${weights}`;
+}

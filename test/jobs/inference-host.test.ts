@@ -209,7 +209,7 @@ class FakeWorker implements Transport {
   send(m: HostMessage): boolean {
     if (this.gone) return false;
     this.sent.push(m);
-    const info = { dir: 'x', kind: 'blip2-opt', architecture: 'x', weights: 'fp32', imageSize: 224, queries: 8, hasTokenizer: true, createdAt: '' };
+    const info = { dir: 'x', kind: 'blip2-opt', architecture: 'x', weights: 'fp32', imageSize: 224, queries: 8, hasTokenizer: true, createdAt: '', label: 'x:fp32' };
     if (m.type === 'load') this.reply({ type: 'result', id: m.id, value: info });
     if (m.type === 'caption') this.reply({ type: 'result', id: m.id, value: { text: 'a cat', tokenIds: [1, 2], endedWithEos: true } });
     if (m.type === 'shutdown' && !this.deafToShutdown) setImmediate(() => this.exit({ code: 0, signal: null }));
