@@ -18,7 +18,9 @@ import type { Channel, EventMap, EventName, ParsedArgsOf, ResultMap } from '../.
 import { ChatService } from './chat-service.ts';
 import { EventHub } from './event-hub.ts';
 import { FolderService } from './folder-service.ts';
+import type { SecretBox } from './hub-token.ts';
 import { InferenceService } from './inference-service.ts';
+import { ModelService } from './model-service.ts';
 import { libraryCounts, listPhotoPage, photoDetail, presentPath } from './photo-views.ts';
 import { QueueService } from './queue-service.ts';
 import { SearchService } from './search-service.ts';
@@ -31,8 +33,12 @@ export interface AppServiceOptions {
   userDataDir: string;
   /** How the inference worker is started: a Node child (default) or an Electron utility process. */
   transport?: TransportFactory;
-  /** How a converter process is started (one per conversion): a Node child (default) or a utility process. */
+  /** How a converter process is started (one per conversion or download): a Node child (default) or a utility process. */
   convertTransport?: TransportFactory;
+  /** Encrypts the Hugging Face token (Electron's safeStorage); without it no token can be stored. */
+  secrets?: SecretBox;
+  /** The environment $HF_ENDPOINT is read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** The native folder picker (Electron's dialog); without it pickDirectory answers null. */
   pickDirectory?: (title: string) => Promise<string | null>;
   /** Shows a file in the system file manager (Electron's shell.showItemInFolder). */
@@ -63,6 +69,7 @@ export class AppService implements ServiceApi {
   private readonly chat: ChatService;
   private readonly folders: FolderService;
   private readonly searcher: SearchService;
+  private readonly models: ModelService;
   private readonly convertTransport: TransportFactory;
   /** Running conversions by request id: cancel() aborts them, close() waits for their children. */
   private readonly conversions = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
@@ -85,6 +92,10 @@ export class AppService implements ServiceApi {
     });
     this.chat = new ChatService(this.inference, this.events, settings);
     this.folders = new FolderService({ lib, events: this.events, watcher: opts.watcher, onPhotosChanged: () => this.queue.kick() });
+    this.models = new ModelService({
+      userDataDir: this.userDataDir, events: this.events, settings: settingsStore, convertTransport: this.convertTransport,
+      secrets: opts.secrets, env: opts.env, log, useModel: (role, dir) => this.setModel({ role, dir }),
+    });
     this.inference.onChange(() => {
       this.searcher.refresh();
       this.queue.kick();
@@ -120,6 +131,7 @@ export class AppService implements ServiceApi {
       this.chat.cancelAll();
       for (const c of this.conversions.values()) c.abort.abort();
       await Promise.all([...this.conversions.values()].map((c) => c.done.catch(() => {})));
+      await this.models.close();
       await this.queue.close();
       await this.searcher.close();
       await this.folders.close();
@@ -253,7 +265,8 @@ export class AppService implements ServiceApi {
   async cancel(args: ParsedArgsOf<'cancel'>): Promise<ResultMap['cancel']> {
     const conversion = this.conversions.get(args.requestId);
     conversion?.abort.abort();
-    return { cancelled: this.chat.cancel(args.requestId) || conversion !== undefined };
+    const download = this.models.cancel(args.requestId);
+    return { cancelled: this.chat.cancel(args.requestId) || conversion !== undefined || download };
   }
 
   async queueStatus(): Promise<ResultMap['queueStatus']> {
@@ -273,6 +286,7 @@ export class AppService implements ServiceApi {
   }
 
   async updateSettings(patch: ParsedArgsOf<'updateSettings'>): Promise<AppSettings> {
+    if (patch.modelsDir) patch = { ...patch, modelsDir: absolute(patch.modelsDir, 'the models folder') };
     const before = this.settingsStore.get();
     const after = await this.settingsStore.update(patch);
     if (before.xmp !== after.xmp || before.sidecarNaming !== after.sidecarNaming || before.hierarchicalSubjects !== after.hierarchicalSubjects) {
@@ -318,6 +332,32 @@ export class AppService implements ServiceApi {
     }
     this.events.emit('convert:progress', { requestId, stage: 'done', done: true });
     return { dir: outDir };
+  }
+
+  // ── models from the Hugging Face Hub (model-service.ts) ──────────────────────────────────────
+
+  async listModels(): Promise<ResultMap['listModels']> {
+    return this.models.list();
+  }
+
+  async planModelDownload(args: ParsedArgsOf<'planModelDownload'>): Promise<ResultMap['planModelDownload']> {
+    return this.models.plan(args);
+  }
+
+  async pullModels(args: ParsedArgsOf<'pullModels'>): Promise<ResultMap['pullModels']> {
+    return this.models.pull(args);
+  }
+
+  async verifyModel(args: ParsedArgsOf<'verifyModel'>): Promise<ResultMap['verifyModel']> {
+    return this.models.verify(args);
+  }
+
+  async removeModel(args: ParsedArgsOf<'removeModel'>): Promise<ResultMap['removeModel']> {
+    return this.models.remove(args);
+  }
+
+  async setHubToken(args: ParsedArgsOf<'setHubToken'>): Promise<ResultMap['setHubToken']> {
+    return this.models.setToken(args);
   }
 
   async revealPhoto(args: ParsedArgsOf<'revealPhoto'>): Promise<ResultMap['revealPhoto']> {

@@ -7,10 +7,11 @@
 // Runs only bundled as CommonJS (electron/build.ts → electron/dist/main.cjs), hence __dirname.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BrowserWindow, Menu, app, dialog, protocol, session, shell } from 'electron';
+import { BrowserWindow, Menu, app, dialog, protocol, safeStorage, session, shell } from 'electron';
 import { toErrorData } from '../../src/shared/errors.ts';
 import { type AppCommand, MEDIA_SCHEME, type ResultMap, ipcChannel, ipcEvent } from '../../src/shared/ipc-contract.ts';
 import { AppService } from './app-service.ts';
+import type { SecretBox } from './hub-token.ts';
 import { type Dispatch, createDispatcher } from './ipc-handlers.ts';
 import { forwardEvents, registerIpc } from './ipc-register.ts';
 import { mediaResponse } from './media.ts';
@@ -79,8 +80,10 @@ async function start(): Promise<void> {
   const opening = AppService.open({
     userDataDir: app.getPath('userData'),
     transport: utilityTransport(PATHS.worker, { log }),
-    // Each conversion in its own utility process: the checkpoint reads never block this process.
+    // Each conversion or download in its own utility process: the checkpoint reads never block this
+    // process, and only that process ever talks to the Hugging Face Hub.
     convertTransport: utilityTransport(PATHS.convert, { log, serviceName: 'Photo Assistant model converter', logLabel: 'converter' }),
+    secrets: safeStorageBox(),
     pickDirectory: async (title) => {
       const win = getWindow();
       const options = { title, properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };
@@ -166,6 +169,22 @@ async function start(): Promise<void> {
   forwardEvents(await opening, getWindow);
 }
 
+/**
+ * The Hub token's encryption: Electron's safeStorage (Keychain, DPAPI, libsecret/KWallet). On Linux
+ * without a keyring safeStorage falls back to 'basic_text', a fixed key: that is not encryption, so
+ * the token is not stored there (the CLI's HF_TOKEN remains).
+ */
+function safeStorageBox(): SecretBox {
+  return {
+    available: async () => {
+      if (!(await safeStorage.isAsyncEncryptionAvailable())) return false;
+      return process.platform !== 'linux' || safeStorage.getSelectedStorageBackend() !== 'basic_text';
+    },
+    encrypt: async (plain) => new Uint8Array(await safeStorage.encryptStringAsync(plain)),
+    decrypt: async (sealed) => (await safeStorage.decryptStringAsync(Buffer.from(sealed))).result,
+  };
+}
+
 /** Menu → window: focuses it and asks the renderer to show a view (the 'app:command' event). */
 function sendCommand(command: AppCommand): void {
   const win = getWindow();
@@ -213,7 +232,8 @@ async function showPrivacy(): Promise<void> {
   const detail = [
     'Everything runs on this computer: the model reads your photos here, and captions, tags and',
     'search data are stored in your library (and, if you choose, in XMP sidecars next to the photos).',
-    'The app makes no network requests; its window is not allowed to reach the network at all.',
+    'The app connects to the Internet only to download a model you asked for, from the Hugging Face Hub',
+    '(or the mirror set in Settings → Models); its window is not allowed to reach the network at all.',
     'Your original photos are never modified.',
   ].join('\n');
   const win = getWindow();

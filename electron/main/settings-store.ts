@@ -23,6 +23,8 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = Object.freeze({
   maxNewTokens: 30,
   // Greedy: beam search multiplies the decoder's work, and on a CPU that is the slow part.
   numBeams: 1,
+  modelsDir: null,
+  hubEndpoint: null,
 });
 
 const d = DEFAULT_SETTINGS;
@@ -39,6 +41,8 @@ const StoredSettingsSchema = z.object({
   captionPrompt: z.string().max(500).catch(d.captionPrompt),
   maxNewTokens: z.number().int().min(1).max(200).catch(d.maxNewTokens),
   numBeams: z.number().int().min(1).max(10).catch(d.numBeams),
+  modelsDir: z.string().min(1).nullable().catch(d.modelsDir),
+  hubEndpoint: z.string().regex(/^https?:\/\/\S+$/).nullable().catch(d.hubEndpoint),
 });
 
 export class SettingsStore {

@@ -1,15 +1,23 @@
-// The converter child process: converts one checkpoint (src/builder/convert.ts) and exits, so the
-// CPU-heavy synchronous tensor reads and graph building never block the app's main process, and
-// convertCheckpoint's SIGINT/SIGTERM handlers live in a process that exists only to convert.
+// The converter child process: converts one checkpoint (src/builder/convert.ts), or pulls one model
+// from the Hugging Face Hub converting while it downloads (src/models/pull.ts), or plans such a pull,
+// and exits. So the CPU-heavy synchronous tensor reads and graph building never block the app's main
+// process, every request to the Hub comes from this process alone, and convertCheckpoint's
+// SIGINT/SIGTERM handlers live in a process that exists only to convert.
 // serveConversions() holds the logic over a small port: run as a Node child (converter-host.ts →
 // forkTransport) this file wires its IPC channel; the Electron utility-process entry
 // (electron/convert-entry.ts) imports it and wires process.parentPort instead.
 import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertCheckpoint } from '../builder/convert.ts';
-import { toErrorData } from '../shared/errors.ts';
-import { ConvertHostMessageSchema, type ConvertRequest, type ConvertWorkerMessage } from './convert-protocol.ts';
+import { HubClient } from '../hub/hub-client.ts';
+import { type PullOptions, planPull, pullModel } from '../models/pull.ts';
+import type { PullProgress } from '../models/transfer-progress.ts';
+import { AppError, toErrorData } from '../shared/errors.ts';
+import { modelLabel } from '../shared/model-manifest.ts';
+import {
+  ConvertHostMessageSchema, type ConvertRequest, type ConvertWorkerMessage, type PlanPullRequest, type PullProgressMessage, type PullRequest,
+} from './convert-protocol.ts';
 import { describeIssues, salvageId } from './protocol.ts';
 
 /** How the child talks to its host (a fork IPC channel or an Electron parentPort). */
@@ -20,9 +28,13 @@ export interface ConvertPort {
   flushed(): Promise<void>;
 }
 
-/** Answers one `convert` (then exits 0), or a `cancel` (exits 130 without a temp folder left). */
+/**
+ * Answers one request, then exits 0. A `cancel` stops a conversion at once (exit 130, no temp folder
+ * left); it stops a pull or a plan through its AbortSignal, so the pull's journal and work folder are
+ * left consistent for the next pull to resume, and the answer is a 'cancelled' error.
+ */
 export function serveConversions(port: ConvertPort): void {
-  let running: string | undefined;
+  let running: { id: string; abort?: AbortController } | undefined;
   port.onMessage((raw) => {
     const parsed = ConvertHostMessageSchema.safeParse(raw);
     if (!parsed.success) {
@@ -30,14 +42,24 @@ export function serveConversions(port: ConvertPort): void {
     }
     const msg = parsed.data;
     if (msg.type === 'cancel') {
-      if (running === undefined || msg.id === running) abandonConversion();
+      if (running?.abort && msg.id === running.id) return running.abort.abort();
+      if (running === undefined || msg.id === running.id) abandonConversion();
       return port.post({ type: 'error', id: msg.id, error: { code: 'invalid_argument', message: `no conversion ${msg.id} is running here` } });
     }
     if (running !== undefined) {
       return port.post({ type: 'error', id: msg.id, error: { code: 'invalid_argument', message: 'a converter process runs one conversion only' } });
     }
-    running = msg.id;
-    void convert(port, msg).then(() => port.flushed()).then(() => process.exit(0));
+    if (msg.type === 'convert') {
+      running = { id: msg.id };
+      void convert(port, msg).then(() => port.flushed()).then(() => process.exit(0));
+      return;
+    }
+    const abort = new AbortController();
+    running = { id: msg.id, abort };
+    // SIGTERM (the host's fallback when `cancel` cannot be delivered) cancels the same way.
+    process.once('SIGTERM', () => abort.abort());
+    const job = msg.type === 'pull' ? pull(port, msg, abort.signal) : plan(port, msg, abort.signal);
+    void job.then(() => port.flushed()).then(() => process.exit(0));
   });
   port.post({ type: 'ready', pid: process.pid });
 }
@@ -71,6 +93,63 @@ async function convert(port: ConvertPort, req: ConvertRequest): Promise<void> {
   } catch (err) {
     port.post({ type: 'error', id: req.id, error: toErrorData(err) });
   }
+}
+
+/** The Hub client and pull options of a request (the endpoint and token come from the app). */
+function hubOptions(req: PullRequest | PlanPullRequest, signal: AbortSignal): PullOptions {
+  return {
+    hub: new HubClient({ endpoint: req.endpoint, ...(req.token ? { token: req.token } : {}) }),
+    modelsDir: req.modelsDir,
+    signal,
+    ...(req.revision ? { revision: req.revision } : {}),
+    ...(req.quant ? { quant: req.quant } : {}),
+  };
+}
+
+async function pull(port: ConvertPort, req: PullRequest, signal: AbortSignal): Promise<void> {
+  let opts: PullOptions | undefined;
+  try {
+    opts = hubOptions(req, signal);
+    const r = await pullModel(req.ref, { ...opts, onProgress: (p) => port.post({ type: 'pull-progress', id: req.id, progress: progressMessage(p) }) });
+    const files = Object.values(r.manifest.files);
+    port.post({
+      type: 'pulled', id: req.id,
+      result: {
+        dir: resolve(r.dir), label: modelLabel(r.manifest, basename(r.dir)), kind: r.manifest.kind, weights: r.manifest.quantization.weights,
+        repo: r.manifest.source.repo ?? '', commit: r.manifest.source.commit ?? '', bytes: files.reduce((a, f) => a + f.bytes, 0),
+        downloadedBytes: r.downloadedBytes, resumed: r.resumed, alreadyPresent: r.alreadyPresent,
+      },
+    });
+  } catch (err) {
+    port.post({ type: 'error', id: req.id, error: signal.aborted ? cancelledData() : toErrorData(err) });
+  } finally {
+    await opts?.hub.close();
+  }
+}
+
+async function plan(port: ConvertPort, req: PlanPullRequest, signal: AbortSignal): Promise<void> {
+  let opts: PullOptions | undefined;
+  try {
+    opts = hubOptions(req, signal);
+    port.post({ type: 'plan', id: req.id, plan: await planPull(req.ref, opts) });
+  } catch (err) {
+    port.post({ type: 'error', id: req.id, error: signal.aborted ? cancelledData() : toErrorData(err) });
+  } finally {
+    await opts?.hub.close();
+  }
+}
+
+/** Only the protocol's fields (the core may add some; the host validates strictly). */
+function progressMessage(p: PullProgress): PullProgressMessage {
+  return {
+    stage: p.stage, repo: p.repo, ...(p.file ? { file: p.file } : {}), bytesDone: Math.max(0, Math.round(p.bytesDone)),
+    bytesTotal: Math.max(0, Math.round(p.bytesTotal)), rate: Math.max(0, p.rate), etaSeconds: p.etaSeconds === null ? null : Math.max(0, p.etaSeconds),
+    ...(p.resumed !== undefined ? { resumed: p.resumed } : {}),
+  };
+}
+
+function cancelledData() {
+  return new AppError('cancelled', 'the download was cancelled; it resumes where it stopped next time').toData();
 }
 
 /** The fork IPC channel as a port; `flushed` is the last send's completion (sends keep their order). */

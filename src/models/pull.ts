@@ -70,10 +70,23 @@ export async function planPull(ref: string, opts: PullOptions): Promise<PullPlan
     return { repo, commit: snap.commit, name: folderNameFor(repo, undefined), preconverted: true, downloadBytes: total, diskBytes: total, ramBytes: ramEstimateBytes(total), freeBytes: free };
   }
   const job = await CheckpointPull.prepare(snap, { ...opts, quant: quantFor(ref, opts) });
+  await job.discardIfUnstarted();
   return { repo, commit: snap.commit, name: job.name, preconverted: false, downloadBytes: job.downloadBytes, diskBytes: job.conv.diskBytes, ramBytes: ramEstimateBytes(job.conv.diskBytes), freeBytes: free };
 }
 
 export async function pullModel(ref: string, opts: PullOptions): Promise<PullResult> {
+  try {
+    return await pull(ref, opts);
+  } catch (err) {
+    // Whatever ran out of space (weights, journal, small files), say it as such: the work is kept.
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC' || (err as { cause?: { code?: string } }).cause?.code === 'ENOSPC') {
+      throw new AppError('disk_full', `the disk is full in ${opts.modelsDir}: free some space and pull again to resume`, { file: opts.modelsDir, cause: err });
+    }
+    throw err;
+  }
+}
+
+async function pull(ref: string, opts: PullOptions): Promise<PullResult> {
   const { repo } = resolveModelRef(ref);
   const revision = opts.revision ?? 'main';
   opts.onProgress?.({ stage: 'resolving', repo, bytesDone: 0, bytesTotal: 0, rate: 0, etaSeconds: null });
@@ -119,6 +132,12 @@ class CheckpointPull {
     readonly conv: PlannedConversion,
   ) {}
 
+  /** After a plan only: nothing converted yet, so the work folder is not an unfinished download. */
+  async discardIfUnstarted(): Promise<void> {
+    await this.work.release();
+    if (!existsSync(this.work.path('journal.jsonl'))) await rm(this.work.dir, { recursive: true, force: true });
+  }
+
   get downloadBytes(): number {
     return this.shards.reduce((a, s) => a + s.size, 0);
   }
@@ -131,6 +150,8 @@ class CheckpointPull {
     if (!byPath.has('config.json')) {
       throw new AppError('checkpoint_invalid', `${snap.repo} has no config.json: not a Hugging Face Transformers model`);
     }
+    const side = CHECKPOINT_SIDE_FILES.concat('model.safetensors.index.json').reduce((a, p) => a + (byPath.get(p)?.size ?? 0), 0);
+    checkFreeSpace(side + (1 << 20), await freeBytes(opts.modelsDir), opts.modelsDir);
     const work = await WorkFolder.open(pullWorkDir(opts.modelsDir, name), {
       repo: snap.repo, commit: snap.commit, quant: opts.quant, blockSize: opts.blockSize ?? null,
       asymmetric: !!opts.asymmetric, accuracyLevel: opts.accuracyLevel ?? null, keep: opts.keepCheckpoint ?? null,

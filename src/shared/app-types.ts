@@ -25,6 +25,10 @@ export interface AppSettings {
   captionPrompt: string;
   maxNewTokens: number;
   numBeams: number;
+  /** Where models are downloaded; null = <userData>/models. */
+  modelsDir: string | null;
+  /** The Hugging Face Hub or a mirror; null = $HF_ENDPOINT, else https://huggingface.co. */
+  hubEndpoint: string | null;
 }
 
 export interface ModelStatus {
@@ -163,4 +167,118 @@ export interface ConvertProgress {
   part?: string;
   done: boolean;
   error?: ErrorData;
+}
+
+// ── models from the Hugging Face Hub (Settings → Models, the first-run download) ──────────────────
+
+export type ModelRole = 'caption' | 'retrieval';
+/** The stages of a pull, as src/models/transfer-progress.ts reports them. */
+export type PullStage = 'resolving' | 'headers' | 'downloading' | 'finishing' | 'verifying' | 'done';
+
+/** An entry of assets/models/known-models.json and where it stands in the models folder. */
+export interface KnownModelView {
+  alias: string;
+  repo: string;
+  role: ModelRole;
+  family: string;
+  recommendedQuant: WeightsName;
+  /** Billions of parameters. */
+  params: number;
+  /** False while this version cannot run its family (listed so people know it is coming). */
+  usable: boolean;
+  recommended: boolean;
+  description: string;
+  /** 'installed': a ready folder of this repo; 'partial': an unfinished download that can be resumed. */
+  status: 'available' | 'partial' | 'installed';
+  /** The ready folder's name when installed. */
+  installedName?: string;
+}
+
+/** A folder in the models folder (a ready model, a broken one, or an unfinished download). */
+export interface InstalledModelView {
+  name: string;
+  dir: string;
+  state: 'ready' | 'invalid' | 'partial';
+  /** How captions name it: `Salesforce/blip2-opt-2.7b@abc1234 int4`. */
+  label?: string;
+  kind?: string;
+  weights?: string;
+  repo?: string;
+  bytes: number;
+  error?: ErrorData;
+  /** The role it is set up for in this app, if any. */
+  inUse: ModelRole | null;
+}
+
+export interface ModelsView {
+  /** Where downloads go (settings' modelsDir, else <userData>/models). */
+  modelsDir: string;
+  /** The Hub (or mirror) downloads come from: settings' hubEndpoint, else $HF_ENDPOINT, else the Hub. */
+  hubEndpoint: string;
+  /** Whether a Hub token is stored; the token itself never leaves the main process. */
+  tokenSet: boolean;
+  /** Whether this system can store a token encrypted (Electron's safeStorage with a real keyring). */
+  tokenStorage: boolean;
+  known: KnownModelView[];
+  installed: InstalledModelView[];
+  /** The download running now (one at a time), so a reopened window can show it. */
+  activeDownload: { requestId: string; refs: string[] } | null;
+}
+
+/** What one model's download will cost, read from the Hub when the user asks. */
+export interface PullPlanView {
+  ref: string;
+  role: ModelRole;
+  repo: string;
+  commit: string;
+  /** The folder it will get in the models folder. */
+  name: string;
+  /** The repo holds an already converted model (downloaded as is). */
+  preconverted: boolean;
+  downloadBytes: number;
+  diskBytes: number;
+  ramBytes: number;
+}
+
+export interface DownloadPlan {
+  models: PullPlanView[];
+  modelsDir: string;
+  freeBytes: number;
+  downloadBytes: number;
+  diskBytes: number;
+  /** The most any one of the models needs while it runs. */
+  ramBytes: number;
+}
+
+/** A progress event of a download (`pullModels`), keyed by its requestId. */
+export interface PullProgressEvent {
+  requestId: string;
+  /** Which of the request's models this is (0-based) and how many there are. */
+  index: number;
+  count: number;
+  role: ModelRole;
+  repo: string;
+  stage: PullStage;
+  file?: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second over the last few seconds. */
+  rate: number;
+  etaSeconds: number | null;
+  /** This run carried on from an interrupted one (known once the model is done). */
+  resumed?: boolean;
+  /** The last event of this model: how it ended. */
+  outcome?: 'done' | 'cancelled' | 'failed';
+  error?: ErrorData;
+}
+
+export interface PulledModel {
+  ref: string;
+  role: ModelRole;
+  repo: string;
+  dir: string;
+  label: string;
+  downloadedBytes: number;
+  resumed: boolean;
+  alreadyPresent: boolean;
 }

@@ -4,8 +4,8 @@
 // handler in electron/main. No Node, no DOM, no Electron: the renderer imports types from here.
 import { z } from 'zod';
 import type {
-  AppSettings, AppState, ChatAnswer, ConvertProgress, FolderView, ModelStatus, PhotoDetail, PhotoPage,
-  QueueStatus, SearchResult, WorkerStatus,
+  AppSettings, AppState, ChatAnswer, ConvertProgress, DownloadPlan, FolderView, ModelStatus, ModelsView, PhotoDetail,
+  PhotoPage, PulledModel, PullProgressEvent, QueueStatus, SearchResult, WorkerStatus,
 } from './app-types.ts';
 import type { ErrorData } from './errors.ts';
 
@@ -14,6 +14,22 @@ const RequestId = z.string().min(1).max(100);
 const Path = z.string().min(1).max(4096);
 const Label = z.string().trim().min(1).max(200);
 const IsoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}/, 'expected an ISO date (YYYY-MM-DD)');
+const HubEndpoint = z.string().trim().max(2000).regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'expected an http(s) URL');
+/** A known model's alias (blip2-opt-2.7b) or a Hub repo id (owner/name). */
+const ModelRef = z.string().trim().min(1).max(200)
+  .regex(/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/, 'expected a model alias or a Hub repo id (owner/name)')
+  .refine((r) => !r.includes('..'), 'expected a model alias or a Hub repo id (owner/name)');
+/** A model folder's name inside the models folder (never a path). */
+const ModelName = z.string().min(1).max(300).regex(/^[^/\\]+$/, 'a model name, not a path').refine((n) => n !== '.' && n !== '..', 'a model name, not a path');
+const ModelRoleSchema = z.enum(['caption', 'retrieval']);
+
+/** The models of one download: a caption model, and optionally the retrieval model ("also search and tags"). */
+const ModelPicks = z.array(z.strictObject({
+  ref: ModelRef,
+  role: ModelRoleSchema,
+  revision: z.string().trim().min(1).max(200).regex(/^[\w./-]+$/, 'a branch, tag or commit').optional(),
+  quant: z.enum(['fp32', 'int8', 'int4']).optional(),
+})).min(1).max(2).refine((ms) => new Set(ms.map((m) => m.role)).size === ms.length, 'one model per role');
 
 /** Filters over the library; strict, so a misspelt filter is an error rather than ignored. */
 export const LibraryFiltersSchema = z.strictObject({
@@ -50,6 +66,10 @@ export const SettingsPatchSchema = z.strictObject({
   captionPrompt: z.string().max(500).optional(),
   maxNewTokens: z.number().int().min(1).max(200).optional(),
   numBeams: z.number().int().min(1).max(10).optional(),
+  /** Where downloaded models go (an absolute path; null = <userData>/models). */
+  modelsDir: Path.nullable().optional(),
+  /** The Hugging Face Hub or a mirror (null = $HF_ENDPOINT, else the Hub). */
+  hubEndpoint: HubEndpoint.nullable().optional(),
 });
 
 const None = z.strictObject({}).optional();
@@ -102,6 +122,18 @@ export const argSchemas = {
     weights: z.enum(['fp32', 'int8', 'int4']).default('int8'),
   }),
   revealPhoto: z.strictObject({ photoId: Id }),
+  /** Known and installed models, the models folder, the Hub, whether a token is set. Never contacts the Hub. */
+  listModels: None,
+  /** Sizes of a download read from the Hub (in the converter process), only when the user asks. */
+  planModelDownload: z.strictObject({ requestId: RequestId, models: ModelPicks }),
+  /** Downloads (converting as it goes) and sets each model up for its role; cancel() stops, calling again resumes. */
+  pullModels: z.strictObject({ requestId: RequestId, models: ModelPicks }),
+  verifyModel: z.strictObject({ name: ModelName }),
+  removeModel: z.strictObject({ name: ModelName }),
+  /** Stores the Hub token encrypted (null clears it); answers only whether one is set. */
+  setHubToken: z.strictObject({
+    token: z.string().trim().max(500).regex(/^hf_[A-Za-z0-9_-]{4,}$/, 'a Hugging Face token starts with "hf_"').nullable(),
+  }),
 } as const;
 
 export type Channel = keyof typeof argSchemas;
@@ -135,6 +167,12 @@ export interface ResultMap {
   setModel: ModelStatus;
   convertModel: { dir: string };
   revealPhoto: { shown: boolean };
+  listModels: ModelsView;
+  planModelDownload: DownloadPlan;
+  pullModels: { models: PulledModel[] };
+  verifyModel: { name: string; ok: boolean; error?: ErrorData };
+  removeModel: { removed: string };
+  setHubToken: { tokenSet: boolean };
 }
 
 // A compile error here when a channel lacks a result type or the other way round.
@@ -161,6 +199,8 @@ export interface EventMap {
    */
   'stream:token': { requestId: string; text: string };
   'convert:progress': ConvertProgress;
+  /** Progress of a model download (pullModels), keyed by its requestId. */
+  'pull:progress': PullProgressEvent;
   /** Something went wrong outside a call (a file the watcher could not read…). */
   problem: ErrorData;
   /** A menu item or shortcut handled by the window (main owns the menu, the renderer the views). */
@@ -170,8 +210,8 @@ export const APP_COMMANDS = ['open-settings', 'open-queue', 'focus-search'] as c
 export type AppCommand = (typeof APP_COMMANDS)[number];
 export type EventName = keyof EventMap;
 export const EVENTS: readonly EventName[] = [
-  'library:changed', 'queue:status', 'worker:status', 'models:status', 'stream:token', 'convert:progress', 'problem',
-  'app:command',
+  'library:changed', 'queue:status', 'worker:status', 'models:status', 'stream:token', 'convert:progress', 'pull:progress',
+  'problem', 'app:command',
 ];
 export const ipcEvent = (e: EventName): string => `pa-event:${e}`;
 

@@ -43,7 +43,11 @@ describe('first run without a model', () => {
       const text = await welcome.innerText();
       assert.match(text, /needs a BLIP-2 model converted for on-device use/);
       assert.match(text, /Nothing leaves this computer/);
-      // Both ways to a model are offered: a converted folder, or converting a checkpoint.
+      // The first choice is the download (nothing is fetched until asked); a converted folder and
+      // converting a checkpoint stay offered.
+      assert.equal(await page.getByLabel('Download BLIP-2 (recommended)').isChecked(), true);
+      await page.getByTestId('model-download').getByRole('button', { name: 'Check download size' }).waitFor();
+      await page.getByLabel('I have a converted model folder').check();
       await page.getByLabel('Converted model folder', { exact: true }).waitFor();
       await page.getByLabel('Convert a downloaded checkpoint').check();
       await page.getByLabel('Checkpoint folder', { exact: true }).waitFor();

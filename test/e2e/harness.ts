@@ -17,9 +17,11 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 import { AppService } from '../../electron/main/app-service.ts';
 import { contentSecurityPolicy } from '../../electron/main/csp.ts';
+import type { SecretBox } from '../../electron/main/hub-token.ts';
 import { createDispatcher } from '../../electron/main/ipc-handlers.ts';
 import { mediaResponse } from '../../electron/main/media.ts';
 import { SETTINGS_FILE } from '../../electron/main/settings-store.ts';
+import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { AppSettings } from '../../src/shared/app-types.ts';
 import { EVENTS, ipcEvent } from '../../src/shared/ipc-contract.ts';
 import { REPO_ROOT } from '../helpers/fixtures.ts';
@@ -44,6 +46,8 @@ export interface StartAppOptions {
   autoStart?: boolean;
   /** Serve this folder instead of the built renderer (the harness's own tests). */
   staticDir?: string;
+  /** How converter processes (conversions, Hub downloads) start; default Node children. */
+  convertTransport?: TransportFactory;
   viewport?: { width: number; height: number };
 }
 
@@ -88,6 +92,10 @@ export async function startApp(opts: StartAppOptions = {}): Promise<RunningApp> 
     // The "native" folder picker chooses the test's photo folder.
     pickDirectory: async () => photoDir,
     revealPath: (p) => { revealed.push(p); return true; },
+    convertTransport: opts.convertTransport,
+    secrets: STAND_IN_SECRETS,
+    // $HF_ENDPOINT of the machine running the tests never leaks in: the Hub is what settings say.
+    env: {},
     // PA_E2E_LOG=1 shows the service's and the worker's log lines while debugging a test.
     log: process.env.PA_E2E_LOG ? (level, message) => process.stderr.write(`[app ${level}] ${message}\n`) : () => {},
   }).catch(async (err: unknown) => {
@@ -149,6 +157,25 @@ export async function startApp(opts: StartAppOptions = {}): Promise<RunningApp> 
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Stands in for Electron's safeStorage (Electron cannot run here): reversible, keyed per process,
+ * and never the token's plain text on disk, so the tests can check what is written.
+ */
+const SECRET_KEY = Buffer.from(`pa-e2e-${process.pid}`);
+const STAND_IN_SECRETS = {
+  available: async () => true,
+  encrypt: async (plain: string) => xor(Buffer.from(`sealed:${plain}`, 'utf8')),
+  decrypt: async (sealed: Uint8Array) => {
+    const text = Buffer.from(xor(sealed)).toString('utf8');
+    if (!text.startsWith('sealed:')) throw new Error('not sealed by this process');
+    return text.slice('sealed:'.length);
+  },
+} satisfies SecretBox;
+
+function xor(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.from(bytes, (b, i) => b ^ SECRET_KEY[i % SECRET_KEY.length]);
 }
 
 // ── the renderer build ────────────────────────────────────────────────────────────────────────

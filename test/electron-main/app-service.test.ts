@@ -24,7 +24,8 @@ let userDataDir: string;
 let service: AppService;
 let dispatch: Dispatch;
 const events: { [E in EventName]: EventMap[E][] } = {
-  'library:changed': [], 'queue:status': [], 'worker:status': [], 'models:status': [], 'stream:token': [], 'convert:progress': [], problem: [], 'app:command': [],
+  'library:changed': [], 'queue:status': [], 'worker:status': [], 'models:status': [], 'stream:token': [], 'convert:progress': [], 'pull:progress': [],
+  problem: [], 'app:command': [],
 };
 
 async function call<C extends Channel>(channel: C, arg?: ArgsOf<C>): Promise<ResultMap[C]> {
@@ -258,17 +259,19 @@ describe('AppService (main process, no browser)', { timeout: 240_000 }, () => {
     assert.equal(converterPids.length, children + 1);
     assert.ok(converterPids.at(-1) && converterPids.at(-1) !== process.pid, 'converted in a child process');
     const progress = events['convert:progress'].filter((p) => p.requestId === 'conv-1');
-    assert.ok(progress.some((p) => p.stage === 'graph' && p.part));
+    // The builder reads the shard front to back ('weights', per shard), then builds the graphs.
+    assert.ok(progress.some((p) => p.stage === 'weights' && p.part === 'model.safetensors'), JSON.stringify(progress));
+    assert.ok(progress.some((p) => p.stage === 'graph'), JSON.stringify(progress));
     assert.deepEqual(progress.at(-1), { requestId: 'conv-1', stage: 'done', done: true });
     const bad = await dispatch('pa:convertModel', { requestId: 'conv-2', checkpointDir: photoDir, outDir: join(dir, 'nothing') });
     assert.equal(bad.ok, false);
     assert.ok(events['convert:progress'].some((p) => p.requestId === 'conv-2' && p.done && p.error));
 
     const cancelledOut = join(dir, 'cancelled-opt');
-    // Cancelled as soon as the first graph starts (the tiny checkpoint converts in a fraction of a second).
+    // Cancelled as soon as the weights start streaming (the tiny checkpoint converts in a fraction of a second).
     let cancelAnswer: Promise<ResultMap['cancel']> | undefined;
     const off = service.on('convert:progress', (p) => {
-      if (p.requestId !== 'conv-3' || p.stage !== 'graph') return;
+      if (p.requestId !== 'conv-3' || p.stage !== 'weights') return;
       off();
       cancelAnswer = call('cancel', { requestId: 'conv-3' });
     });

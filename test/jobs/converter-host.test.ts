@@ -70,8 +70,8 @@ describe('convertInChild with a real converter process', { timeout: 120_000 }, (
     }
     assert.ok(maxGap < 500, `the main loop stalled for ${maxGap} ms`);
     assert.equal(r.dir, out);
-    assert.deepEqual(progress.filter((p) => p.stage === 'graph').map((p) => p.part), ['vision', 'qformer', 'decoder']);
-    assert.deepEqual(progress.slice(-2).map((p) => p.stage), ['metadata', 'done']);
+    // The builder reads each shard once, front to back ('weights' per shard), then builds the graphs.
+    assert.deepEqual(progress, [{ stage: 'weights', part: 'model.safetensors' }, { stage: 'graph' }, { stage: 'done' }]);
     const manifest = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
     assert.equal(manifest.quantization.weights, 'int8');
     assert.deepEqual(r.manifest, {
@@ -90,7 +90,7 @@ describe('convertInChild with a real converter process', { timeout: 120_000 }, (
     const ac = new AbortController();
     const stages: string[] = [];
     await assert.rejects(
-      convert(out, { signal: ac.signal, onProgress: (e) => { stages.push(e.part ?? e.stage); if (e.part === 'vision') ac.abort(); } }),
+      convert(out, { signal: ac.signal, onProgress: (e) => { stages.push(e.part ?? e.stage); if (e.stage === 'weights') ac.abort(); } }),
       (err: unknown) => (err as { code?: string }).code === 'cancelled',
     );
     assert.ok(!stages.includes('done'), `stopped mid-way: ${stages.join(', ')}`);
@@ -108,7 +108,7 @@ describe('convertInChild with a real converter process', { timeout: 120_000 }, (
     const ac = new AbortController();
     // killTimeoutMs 0: SIGKILL right behind the cancel, as for a child stuck in a long synchronous read.
     await assert.rejects(
-      convert(out, { signal: ac.signal, killTimeoutMs: 0, onProgress: (e) => { if (e.part === 'vision') ac.abort(); } }),
+      convert(out, { signal: ac.signal, killTimeoutMs: 0, onProgress: (e) => { if (e.stage === 'weights') ac.abort(); } }),
       (err: unknown) => (err as { code?: string }).code === 'cancelled',
     );
     assert.ok(!existsSync(out));
@@ -120,7 +120,7 @@ describe('convertInChild with a real converter process', { timeout: 120_000 }, (
   it('a crashed child fails the conversion naming the checkpoint; the next run cleans up after it', async () => {
     const out = join(dir, 'crashed');
     await assert.rejects(
-      convert(out, { onProgress: (e) => { if (e.part === 'qformer') process.kill(children.at(-1)!.pid!, 'SIGKILL'); } }),
+      convert(out, { onProgress: (e) => { if (e.stage === 'graph') process.kill(children.at(-1)!.pid!, 'SIGKILL'); } }),
       (err: unknown) => {
         assert.equal((err as { code?: string }).code, 'inference_failed');
         assert.match((err as Error).message, /SIGKILL/);

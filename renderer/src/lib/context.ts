@@ -4,6 +4,7 @@ import type { Client } from './client.ts';
 import { AppStatus } from '../state/app.svelte.ts';
 import { ChatState } from '../state/chat.svelte.ts';
 import { LibraryState } from '../state/library.svelte.ts';
+import { ModelsState } from '../state/models.svelte.ts';
 import { PhotoViewState } from '../state/photo.svelte.ts';
 import { QueueState } from '../state/queue.svelte.ts';
 import { SettingsState } from '../state/settings.svelte.ts';
@@ -17,6 +18,7 @@ export interface AppContext {
   photo: PhotoViewState;
   chat: ChatState;
   settings: SettingsState;
+  models: ModelsState;
   toasts: ToastState;
 }
 
@@ -30,9 +32,10 @@ export function createAppContext(client: Client): AppContext & { start(): Promis
   const photo = new PhotoViewState(client);
   const chat = new ChatState(client);
   const settings = new SettingsState(client, app);
-  const parts = [queue, library, photo, chat, settings];
+  const models = new ModelsState(client, app);
+  const parts = [queue, library, photo, chat, settings, models];
   return {
-    client, app, queue, library, photo, chat, settings, toasts,
+    client, app, queue, library, photo, chat, settings, models, toasts,
     async start() {
       for (const p of parts) p.start();
       await app.start();

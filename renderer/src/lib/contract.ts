@@ -7,6 +7,7 @@ export type {
 export type {
   AppSettings, AppState, CaptionView, ChatAnswer, ConvertProgress, FolderView, ModelStatus, PhotoDetail,
   PhotoPage, PhotoSummary, Provenance, QueueError, QueueStatus, SearchResult, SearchResultItem, TagView,
-  WeightsName, WorkerStatus, ExecutionProviderName,
+  WeightsName, WorkerStatus, ExecutionProviderName, DownloadPlan, InstalledModelView, KnownModelView, ModelsView,
+  PulledModel, PullPlanView, PullProgressEvent, PullStage,
 } from '../../../src/shared/app-types.ts';
 export type { ErrorCode, ErrorData } from '../../../src/shared/errors.ts';

@@ -40,3 +40,16 @@ export function formatDate(iso: string | null): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 }
+
+/** Download sizes in decimal gigabytes (as disks and the Hub count them): 0.41 GB, 15.5 GB; small ones in MB. */
+export function formatGB(bytes: number): string {
+  const gb = bytes / 1e9;
+  if (gb < 0.1 && bytes > 0) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${gb.toFixed(gb >= 10 ? 1 : 2)} GB`;
+}
+
+/** A transfer rate in MB/s. */
+export function formatTransferRate(bytesPerSecond: number): string {
+  const mb = bytesPerSecond / 1e6;
+  return `${mb.toFixed(mb >= 10 ? 0 : 1)} MB/s`;
+}

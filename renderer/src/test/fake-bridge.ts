@@ -2,9 +2,22 @@
 // Typed `satisfies PhotoAssistantBridge` so it cannot drift from the contract. Photos are made up
 // on demand, so a 100,000-photo library costs nothing until a page is asked for.
 import type {
-  AppState, ArgsOf, Channel, ErrorData, EventMap, EventName, IpcResult, PhotoAssistantBridge, PhotoDetail,
+  AppState, ArgsOf, Channel, ErrorData, EventMap, EventName, IpcResult, ModelsView, PhotoAssistantBridge, PhotoDetail,
   PhotoSummary, ResultMap, TagView,
 } from '../lib/contract.ts';
+
+/** What listModels answers by default: the two recommended known models, nothing installed. */
+export function fakeModelsView(over: Partial<ModelsView> = {}): ModelsView {
+  return {
+    modelsDir: '/data/models', hubEndpoint: 'https://huggingface.co', tokenSet: false, tokenStorage: true, installed: [], activeDownload: null,
+    known: [
+      { alias: 'blip2-opt-2.7b', repo: 'Salesforce/blip2-opt-2.7b', role: 'caption', family: 'opt', recommendedQuant: 'int4', params: 3.74, usable: true, recommended: true, description: 'BLIP-2 with OPT-2.7b: captions and visual chat.', status: 'available' },
+      { alias: 'blip2-flan-t5-xl', repo: 'Salesforce/blip2-flan-t5-xl', role: 'caption', family: 'flan-t5', recommendedQuant: 'int4', params: 3.94, usable: false, recommended: false, description: 'Flan-T5-XL.', status: 'available' },
+      { alias: 'blip2-itm', repo: 'Salesforce/blip2-itm-vit-g', role: 'retrieval', family: 'itm', recommendedQuant: 'int8', params: 1.17, usable: true, recommended: true, description: 'Semantic search and tags.', status: 'available' },
+    ],
+    ...over,
+  };
+}
 
 export interface FakeOptions {
   photos?: number;
@@ -43,6 +56,7 @@ export function createFakeBridge(opts: FakeOptions = {}) {
     settings: {
       captionModelDir: '/models/blip2', retrievalModelDir: null, threads: 0, executionProvider: 'cpu', xmp: 'sidecar',
       sidecarNaming: 'ext', hierarchicalSubjects: false, autoCaption: true, captionPrompt: '', maxNewTokens: 30, numBeams: 1,
+      modelsDir: null, hubEndpoint: null,
     },
     folders: [{ id: 1, path: '/photos', status: 'online', watching: true, photos: total, captioned: total, pending: 0, failed: 0, lastScanAt: 0, scanning: false }],
     models: { caption: { dir: '/models/blip2', state: 'ready' }, retrieval: { dir: null, state: 'none' } },
@@ -94,6 +108,24 @@ export function createFakeBridge(opts: FakeOptions = {}) {
     setModel: ({ dir }) => ({ dir, state: dir ? 'ready' : 'none' }),
     convertModel: ({ outDir }) => ({ dir: outDir }),
     revealPhoto: () => ({ shown: true }),
+    listModels: () => fakeModelsView(),
+    planModelDownload: ({ models }) => {
+      const plans = models.map((m) => ({
+        ref: m.ref, role: m.role, repo: m.ref, commit: 'a'.repeat(40), name: `${m.ref.replace('/', '--')}-int4`, preconverted: false,
+        downloadBytes: 15_500_000_000, diskBytes: 2_300_000_000, ramBytes: 3_300_000_000,
+      }));
+      const sum = (k: 'downloadBytes' | 'diskBytes') => plans.reduce((a, p) => a + p[k], 0);
+      return { models: plans, modelsDir: '/data/models', freeBytes: 100_000_000_000, downloadBytes: sum('downloadBytes'), diskBytes: sum('diskBytes'), ramBytes: Math.max(...plans.map((p) => p.ramBytes)) };
+    },
+    pullModels: ({ models }) => ({
+      models: models.map((m) => ({
+        ref: m.ref, role: m.role, repo: m.ref, dir: `/data/models/${m.ref.replace('/', '--')}`, label: `${m.ref}@aaaaaaa int4`,
+        downloadedBytes: 1, resumed: false, alreadyPresent: false,
+      })),
+    }),
+    verifyModel: ({ name }) => ({ name, ok: true }),
+    removeModel: ({ name }) => ({ removed: `/data/models/${name}` }),
+    setHubToken: ({ token }) => ({ tokenSet: token !== null }),
   };
 
   function method<C extends Channel>(channel: C) {
@@ -102,7 +134,14 @@ export function createFakeBridge(opts: FakeOptions = {}) {
       const failure = failures.get(channel);
       if (failure) return { ok: false, error: failure };
       const handler = (overrides.get(channel) ?? defaults[channel]) as Handler<C>;
-      return { ok: true, data: await handler((arg ?? {}) as ArgsOf<C>) };
+      try {
+        return { ok: true, data: await handler((arg ?? {}) as ArgsOf<C>) };
+      } catch (err) {
+        // A handler may answer with an error as data (main's way), e.g. a download ending 'cancelled'.
+        const e = err as Partial<ErrorData>;
+        if (typeof e?.code === 'string') return { ok: false, error: { code: e.code, message: e.message ?? '' } };
+        throw err;
+      }
     };
   }
 
@@ -115,6 +154,8 @@ export function createFakeBridge(opts: FakeOptions = {}) {
     cancel: method('cancel'), queueStatus: method('queueStatus'), pauseQueue: method('pauseQueue'),
     resumeQueue: method('resumeQueue'), retryFailed: method('retryFailed'), updateSettings: method('updateSettings'),
     setModel: method('setModel'), convertModel: method('convertModel'), revealPhoto: method('revealPhoto'),
+    listModels: method('listModels'), planModelDownload: method('planModelDownload'), pullModels: method('pullModels'),
+    verifyModel: method('verifyModel'), removeModel: method('removeModel'), setHubToken: method('setHubToken'),
     on<E extends EventName>(event: E, listener: (payload: EventMap[E]) => void): () => void {
       const set = listeners.get(event) ?? new Set();
       listeners.set(event, set);
