@@ -47,7 +47,7 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
     let done = 0;
     for (const f of ckpt.files) {
       opts.onProgress?.({ stage: 'weights', part: basename(f.path), bytesDone: done, bytesTotal: total });
-      const stream = new TensorStream(layoutOf(f.layout()), f.size, f.path);
+      const stream = new TensorStream(layoutOf(f.layout()), f.size, f.path, 0, writer.tensorBuffer);
       for await (const chunk of createReadStream(f.path, { highWaterMark: 4 << 20, end: f.size - 1 })) {
         for (const ev of stream.push(chunk as Buffer)) {
           if (ev.kind === 'tensor') writer.accept(ev.tensor, ev.bytes, f.path);

@@ -29,7 +29,12 @@ export class TensorStream {
   private pos: number;
 
   /** `position` must be 0 or the end of a tensor (where an earlier stream stopped cleanly). */
-  constructor(private readonly tensors: readonly LaidOutTensor[], readonly size: number, readonly file: string, position = 0) {
+  /**
+   * `alloc` gives the buffer a tensor's bytes are gathered in (a reused scratch buffer: the 'tensor'
+   * event's bytes are then valid only until the next push).
+   */
+  constructor(private readonly tensors: readonly LaidOutTensor[], readonly size: number, readonly file: string, position = 0,
+    private readonly alloc: (n: number) => Uint8Array = (n) => new Uint8Array(new ArrayBuffer(n))) {
     this.pos = position;
     this.next = tensors.findIndex((t) => t.end > position || (t.begin >= position && t.end === t.begin));
     if (this.next < 0) this.next = tensors.length;
@@ -63,7 +68,7 @@ export class TensorStream {
       const take = Math.min(chunk.byteLength - at, boundary - this.pos);
       const piece = chunk.subarray(at, at + take);
       if (t && this.pos >= t.begin) {
-        this.buf ??= new Uint8Array(new ArrayBuffer(t.end - t.begin));
+        this.buf ??= this.alloc(t.end - t.begin);
         this.buf.set(piece, this.pos - t.begin);
       }
       events.push({ kind: 'bytes', bytes: piece, position: this.pos });

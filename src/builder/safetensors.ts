@@ -148,7 +148,7 @@ export function checkFloat(dtype: Dtype, name: string, file: string): void {
  * A float tensor's file bytes (little-endian) as float32. `raw` must start at offset 0 of its own
  * buffer (F32 is returned as a view over it; big-endian hosts swap it in place).
  */
-export function decodeFloat32(dtype: Dtype, raw: Uint8Array): Float32Array {
+export function decodeFloat32(dtype: Dtype, raw: Uint8Array, into?: Float32Array): Float32Array {
   const size = dtypeSize[dtype];
   // Typed arrays use host byte order; the file is little-endian.
   if (BIG_ENDIAN) swapBytes(raw, size);
@@ -156,7 +156,7 @@ export function decodeFloat32(dtype: Dtype, raw: Uint8Array): Float32Array {
   if (dtype === 'F32') return new Float32Array(raw.buffer, raw.byteOffset, n);
   if (dtype === 'F64') return Float32Array.from(new Float64Array(raw.buffer, raw.byteOffset, n));
   const half = new Uint16Array(raw.buffer, raw.byteOffset, n);
-  return dtype === 'F16' ? f16ToF32Array(half) : bf16ToF32Array(half);
+  return dtype === 'F16' ? f16ToF32Array(half, into) : bf16ToF32Array(half, into);
 }
 
 function swapBytes(b: Uint8Array, size: number): void {
@@ -255,20 +255,22 @@ export function f16ToF32(h: number): number {
 }
 // Arrays go through a 64K-entry table (256 KB, built on first use): a lookup beats the arithmetic.
 let F16_TABLE: Float32Array | undefined;
-function f16ToF32Array(src: Uint16Array): Float32Array {
+function f16ToF32Array(src: Uint16Array, into?: Float32Array): Float32Array {
   if (!F16_TABLE) {
     F16_TABLE = new Float32Array(65536);
     for (let i = 0; i < 65536; i++) F16_TABLE[i] = f16ToF32(i);
   }
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = F16_TABLE[src[i]];
+  const out = into ?? new Float32Array(src.length);
+  const table = F16_TABLE;
+  for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
   return out;
 }
 /** BF16 is the upper half of a float32, so widening is a shift. */
-function bf16ToF32Array(src: Uint16Array): Float32Array {
-  const bits = new Uint32Array(src.length);
+function bf16ToF32Array(src: Uint16Array, into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array(src.length);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
-  return new Float32Array(bits.buffer);
+  return out;
 }
 
 export const SINGLE_FILE = 'model.safetensors';

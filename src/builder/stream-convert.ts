@@ -15,6 +15,7 @@ import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifest } 
 import { DEFAULT_BLIP2_PREPROCESS, preprocessConfigFromHf } from '../runtime/image/preprocess.ts';
 import { GraphBuilder } from './onnx/graph-builder.ts';
 import type { TensorShapes } from './onnx/layers.ts';
+import { Scratch } from './onnx/weights.ts';
 import { type Blip2Config, parseConfig } from './blip2/spec.ts';
 import { type TensorHash, VisionHasher } from './blip2/vision-hash.ts';
 import { type FamilySpec, type ModelFamily, resolveFamily } from './registry.ts';
@@ -32,6 +33,8 @@ export const TOKENIZER_FILES = [
 /** The small files a conversion reads besides the weights. */
 export const CHECKPOINT_SIDE_FILES = ['config.json', 'generation_config.json', 'preprocessor_config.json', ...TOKENIZER_FILES];
 const OPSETS = { '': 17, 'com.microsoft': 1 };
+/** Tensors from this size on are gathered in reused buffers (ConversionWriter.tensorBuffer); stream chunks must be smaller. */
+export const LARGE = 16 << 20;
 
 export interface CheckpointHeaders {
   /** config.json as bytes (hashed into the manifest) and where it came from (for messages). */
@@ -111,12 +114,26 @@ export class ConversionWriter {
   private readonly store: WeightStore;
   private readonly vision = new VisionHasher();
   private readonly seen = new Set<string>();
+  private readonly scratch = new Scratch();
+  private flip = 0;
 
   /** `resume`: the journal of an interrupted run into the same folder (data files are cut back to it). */
   constructor(readonly conv: PlannedConversion, readonly dir: string, resume?: { lengths: Record<string, number>; records: TensorRecord[] }) {
     this.store = new WeightStore(dir, conv.family.parts.map((p) => p.name), resume?.lengths);
     for (const r of resume?.records ?? []) this.restore(r);
   }
+
+  /**
+   * The buffer a streamed tensor of n bytes is gathered in (TensorStream's alloc). Large tensors
+   * alternate between two reused buffers: one push of a chunk smaller than LARGE completes at most
+   * one large tensor while starting the next, and the caller handles each push's events before the
+   * next push. Small tensors get their own buffers.
+   */
+  readonly tensorBuffer = (n: number): Uint8Array => {
+    if (n < LARGE) return new Uint8Array(new ArrayBuffer(n));
+    this.flip ^= 1;
+    return this.scratch.bytes(`raw${this.flip}`, n);
+  };
 
   /** True when the tensor still has to be converted (not seen, and needed or fingerprinted). */
   wants(name: string): boolean {
@@ -127,10 +144,11 @@ export class ConversionWriter {
   accept(t: Pick<LaidOutTensor, 'name' | 'dtype' | 'shape'>, raw: Uint8Array, file: string): TensorRecord | undefined {
     if (!this.wants(t.name)) return undefined;
     checkFloat(t.dtype, t.name, file);
-    const values = decodeFloat32(t.dtype, raw);
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    const values = decodeFloat32(t.dtype, raw, t.dtype === 'F16' || t.dtype === 'BF16' ? this.scratch.f32('values', count) : undefined);
     const rec: TensorRecord = { source: t.name, outputs: [] };
     for (const use of this.conv.weights.usesOf(t.name)) {
-      const bytes = use.recipe.apply(values, t.shape);
+      const bytes = use.recipe.apply(values, t.shape, this.scratch);
       use.outputs.forEach((o, i) => rec.outputs.push(this.store.put(use.part, o.name, o.type, o.dims, bytes[i])));
     }
     if (VisionHasher.covers(t.name)) rec.vision = this.vision.add(t.name, t.shape, values);

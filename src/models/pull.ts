@@ -213,7 +213,7 @@ class CheckpointPull {
   private async streamShard(shard: Shard, writer: ConversionWriter, journal: PullJournal, from: { end: number; hash?: string } | undefined, base: number): Promise<void> {
     const { opts, snap } = this;
     const display = `${snap.repo}/${shard.path}`;
-    const stream = new TensorStream(layoutOf(shard.entries), shard.size, display, from?.end ?? 0);
+    const stream = new TensorStream(layoutOf(shard.entries), shard.size, display, from?.end ?? 0, writer.tensorBuffer);
     const hasher = shard.sha256 ? await resumableSha256(from?.hash) : undefined;
     if (opts.keepCheckpoint) await mkdir(opts.keepCheckpoint, { recursive: true });
     const keep = opts.keepCheckpoint ? keepFile(join(opts.keepCheckpoint, shard.path), stream.position) : undefined;

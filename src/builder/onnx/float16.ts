@@ -32,8 +32,8 @@ export function f32ToF16(x: number): number {
   return sign | (e << 10) | m;
 }
 
-export function toF16(values: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(values.length);
+export function toF16(values: ArrayLike<number>, into?: Uint16Array): Uint16Array {
+  const out = into ?? new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16(values[i]);
   return out;
 }

@@ -28,17 +28,25 @@ export function checkBlockSize(blockSize: number): void {
   }
 }
 
-export function quantizeBlocks(w: Float32Array, n: number, k: number, cfg: BlockQuantConfig): PackedWeight {
+/** Where to write the packed weight (reused scratch); sizes must match exactly. */
+export interface PackedOut { data: Uint8Array; scales: Float32Array; zeroPoints?: Uint8Array }
+
+export function packedSizes(n: number, k: number, cfg: BlockQuantConfig): { data: number; scales: number; zeroPoints: number } {
+  const blocks = Math.ceil(k / cfg.blockSize);
+  return { data: n * blocks * ((cfg.blockSize * cfg.bits) / 8), scales: n * blocks, zeroPoints: cfg.symmetric ? 0 : n * Math.ceil((blocks * cfg.bits) / 8) };
+}
+
+export function quantizeBlocks(w: Float32Array, n: number, k: number, cfg: BlockQuantConfig, into?: PackedOut): PackedWeight {
   checkBlockSize(cfg.blockSize);
   const { bits, blockSize, symmetric } = cfg;
   const blocks = Math.ceil(k / blockSize);
   const blobBytes = (blockSize * bits) / 8;
   const qmax = (1 << bits) - 1;
   const mid = 1 << (bits - 1);
-  const data = new Uint8Array(n * blocks * blobBytes);
-  const scales = new Float32Array(n * blocks);
+  const data = into?.data ?? new Uint8Array(n * blocks * blobBytes);
+  const scales = into?.scales ?? new Float32Array(n * blocks);
   const zpRow = Math.ceil((blocks * bits) / 8);
-  const zeroPoints = symmetric ? undefined : new Uint8Array(n * zpRow);
+  const zeroPoints = symmetric ? undefined : into?.zeroPoints?.fill(0) ?? new Uint8Array(n * zpRow);
   const q = new Uint8Array(blockSize);
 
   for (let r = 0; r < n; r++) {
