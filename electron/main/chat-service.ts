@@ -26,7 +26,7 @@ export class ChatService {
 
   /** Answers a question about the photo at `path`; a cancelled answer resolves with its partial text. */
   async ask(args: ParsedArgsOf<'ask'>, path: string): Promise<ChatAnswer> {
-    const { host } = this.inference.requireCaption();
+    const { host, modelId: model } = this.inference.requireCaption();
     const { prompt: _unusedPrompt, ...choices } = args.options;
     const options: WireGenerationOptions = { maxNewTokens: DEFAULT_ANSWER_TOKENS, numBeams: 1, ...choices };
     let partial = '';
@@ -38,9 +38,9 @@ export class ChatService {
           this.events.emit('stream:token', { requestId: args.chatId, text: t.text });
         },
       }));
-      return { text: r.text, endedWithEos: r.endedWithEos, cancelled: false };
+      return { text: r.text, endedWithEos: r.endedWithEos, cancelled: false, model };
     } catch (err) {
-      if (errorCode(err) === 'cancelled') return { text: partial, endedWithEos: false, cancelled: true };
+      if (errorCode(err) === 'cancelled') return { text: partial, endedWithEos: false, cancelled: true, model };
       throw err;
     }
   }

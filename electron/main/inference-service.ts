@@ -9,6 +9,7 @@ import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import { readManifest } from '../../src/runtime/model-folder.ts';
 import type { AppSettings, ModelStatus, WorkerStatus } from '../../src/shared/app-types.ts';
+import { CAPTION_KINDS } from '../../src/shared/model-manifest.ts';
 import { AppError, toErrorData } from '../../src/shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
 
@@ -23,7 +24,8 @@ export interface InferenceServiceOptions {
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
-const EXPECTED_KIND: Record<ModelRole, string> = { caption: 'blip2-opt', retrieval: 'blip2-itm' };
+/** Kinds each role accepts: captioning with OPT or Flan-T5, retrieval with the ITM model. */
+const EXPECTED_KINDS: Record<ModelRole, readonly string[]> = { caption: CAPTION_KINDS, retrieval: ['blip2-itm'] };
 
 export class InferenceService {
   private hostInstance: InferenceHost | undefined;
@@ -117,8 +119,8 @@ export class InferenceService {
     try {
       // The manifest check is fast and gives model_missing / model_invalid before a worker is started.
       const manifest = await readManifest(dir);
-      if (manifest.kind !== EXPECTED_KIND[role]) {
-        throw new AppError('model_invalid', `this is a ${manifest.kind} model; the ${role === 'caption' ? 'captioning' : 'search'} model must be ${EXPECTED_KIND[role]}`, { file: dir });
+      if (!EXPECTED_KINDS[role].includes(manifest.kind)) {
+        throw new AppError('model_invalid', `this is a ${manifest.kind} model; the ${role === 'caption' ? 'captioning' : 'search'} model must be ${EXPECTED_KINDS[role].join(' or ')}`, { file: dir });
       }
       const revived = await this.replaceCrashedHost();
       const host = await this.ensureHost();

@@ -12,6 +12,7 @@ import { folderNameFor, listInstalled, removeModel, verifyModel } from '../../sr
 import type {
   DownloadPlan, InstalledModelView, KnownModelView, ModelRole, ModelStatus, ModelsView, PulledModel, PullProgressEvent,
 } from '../../src/shared/app-types.ts';
+import { CAPTION_KINDS } from '../../src/shared/model-manifest.ts';
 import { AppError, errorCode, toErrorData } from '../../src/shared/errors.ts';
 import type { ParsedArgsOf, ResultMap } from '../../src/shared/ipc-contract.ts';
 import type { EventHub } from './event-hub.ts';
@@ -22,7 +23,7 @@ import type { SettingsStore } from './settings-store.ts';
  *  DEFAULT_ENDPOINT; not imported, so the main bundle carries no Hub client at all). */
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
-const KIND_OF_ROLE: Record<ModelRole, string> = { caption: 'blip2-opt', retrieval: 'blip2-itm' };
+const KINDS_OF_ROLE: Record<ModelRole, readonly string[]> = { caption: CAPTION_KINDS, retrieval: ['blip2-itm'] };
 const ROLE_NAME: Record<ModelRole, string> = { caption: 'captioning', retrieval: 'retrieval (search and tags)' };
 
 export interface ModelServiceOptions {
@@ -131,8 +132,8 @@ export class ModelService {
               signal,
               onProgress: (p) => this.o.events.emit('pull:progress', (last = { ...at, ...p })),
             });
-            if (r.kind !== KIND_OF_ROLE[m.role]) {
-              throw new AppError('checkpoint_unsupported', `${r.label} is a ${r.kind} model, not a ${ROLE_NAME[m.role]} model (${KIND_OF_ROLE[m.role]})`, { file: r.dir });
+            if (!KINDS_OF_ROLE[m.role].includes(r.kind)) {
+              throw new AppError('checkpoint_unsupported', `${r.label} is a ${r.kind} model, not a ${ROLE_NAME[m.role]} model (${KINDS_OF_ROLE[m.role].join(' or ')})`, { file: r.dir });
             }
             this.o.events.emit('pull:progress', {
               ...at, repo: r.repo || repo, stage: 'done', bytesDone: Math.max(last.bytesTotal, last.bytesDone), bytesTotal: last.bytesTotal,

@@ -15,6 +15,8 @@ export interface GenerationDefaults {
   bos?: number;
   eos?: number[];
   pad?: number;
+  /** HF generate takes decoder_start_token_id from here before the model config. */
+  decoderStart?: number;
 }
 
 export async function generationDefaults(dir: string): Promise<GenerationDefaults> {
@@ -32,5 +34,6 @@ export async function generationDefaults(dir: string): Promise<GenerationDefault
     bos: typeof json.bos_token_id === 'number' ? json.bos_token_id : undefined,
     eos: typeof eos === 'number' ? [eos] : Array.isArray(eos) && eos.every((e) => typeof e === 'number') ? (eos as number[]) : undefined,
     pad: typeof json.pad_token_id === 'number' ? json.pad_token_id : undefined,
+    decoderStart: typeof json.decoder_start_token_id === 'number' ? json.decoder_start_token_id : undefined,
   };
 }

@@ -29,6 +29,8 @@ import { ALIGN, dataFileOf, type StoredOutput, WeightStore } from './weight-stor
 export const TOKENIZER_FILES = [
   'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
   'special_tokens_map.json', 'added_tokens.json', 'processor_config.json', 'vocab.txt',
+  // Copied so the runtime can say why a T5 folder without tokenizer.json cannot read text (it does not parse it).
+  'spiece.model',
 ];
 /** The small files a conversion reads besides the weights. */
 export const CHECKPOINT_SIDE_FILES = ['config.json', 'generation_config.json', 'preprocessor_config.json', ...TOKENIZER_FILES];
@@ -257,7 +259,10 @@ async function manifestFor(conv: PlannedConversion, sideDir: string, source: Sou
       ...(spec.retrieval ? { retrieval: { ...spec.retrieval } } : {}),
       imageSize: spec.vision.imageSize, queries: spec.qformer.queries,
     },
-    tokens: { bos: generation.bos ?? spec.tokens.bos, eos: generation.eos ?? spec.tokens.eos, pad: generation.pad ?? spec.tokens.pad },
+    tokens: {
+      bos: generation.bos ?? spec.tokens.bos, eos: generation.eos ?? spec.tokens.eos, pad: generation.pad ?? spec.tokens.pad,
+      ...(spec.tokens.decoderStart === undefined ? {} : { decoderStart: generation.decoderStart ?? spec.tokens.decoderStart }),
+    },
     preprocess,
     generation: generation.options,
     graphs: out.graphs,

@@ -55,13 +55,14 @@ export async function main(argv: string[]): Promise<number> {
       .argument('<image...>')
       .requiredOption('--model <dir>', 'converted model folder')
       .option('--prompt <text>', 'text the caption starts from, e.g. "a photo of"')
-      .option('--prompt-ids <ids>', 'prompt as token ids, exactly as HF input_ids (starting with BOS 2)')
+      .option('--prompt-ids <ids>', 'prompt as token ids, exactly as HF input_ids (OPT: starting with BOS 2; Flan-T5: ending with </s> 1)')
       .option('--json', 'one JSON object per image per line'),
   ).action(async (images: string[], o: ModelFlags & { prompt?: string; promptIds?: string }) => {
     if (o.prompt !== undefined && o.promptIds !== undefined) throw new AppError('invalid_argument', 'use either --prompt or --prompt-ids, not both');
     const gen = generationOptions(o);
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds, '--prompt-ids') : undefined;
     const model = await Blip2Model.load(o.model, sessionSettings(o));
+    noteMissingTokenizer(model, o.json);
     const ids = promptIds ?? model.promptIds(o.prompt);
     exitCode = await forEachImage(images, o.json, (image) => model.encodeImage(image).then((enc) => model.generate(enc, ids, gen)));
     await model.dispose();
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   addGenerationFlags(
     program
       .command('ask')
-      .description('answer a question about an image')
+      .description('answer a question about an image (in the VQA wording of the model\'s language model)')
       .argument('<image>')
       .argument('<question>')
       .requiredOption('--model <dir>', 'converted model folder')
@@ -97,6 +98,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`photo-assistant: ${e.message}\n`);
     return e.code === 'invalid_argument' ? 2 : 1;
   }
+}
+
+/** Without a tokenizer answers have no text: say why once, instead of printing empty lines silently. */
+function noteMissingTokenizer(model: Blip2Model, json: boolean | undefined): void {
+  if (model.tokenizer || json) return;
+  process.stderr.write(`photo-assistant: ${model.language.tokenizerMissing.message}; use --json to see the generated token ids\n`);
 }
 
 /** Runs `work` on every image; one failure never stops the others. Returns the exit code. */

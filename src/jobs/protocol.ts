@@ -88,6 +88,8 @@ export const ModelInfoSchema = z.object({
   imageSize: z.number().int(), queries: z.number().int(), hasTokenizer: z.boolean(), createdAt: z.string(),
   /** How captions name this model (modelLabel: repo@commit quant, or folder:quant). */
   label: z.string(),
+  /** Its language model ('opt', 't5'), so a chat can show which model answered. */
+  language: z.string().optional(),
 });
 export const RetrievalModelInfoSchema = z.strictObject({
   dir: z.string(), modelId: z.string(), weights: z.string(), queries: z.number().int().positive(),

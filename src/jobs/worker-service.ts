@@ -222,7 +222,7 @@ export class WorkerService {
     return {
       dir, kind: m.kind, architecture: m.architecture, weights: m.quantization.weights, imageSize: m.shapes.imageSize,
       queries: m.shapes.queries, hasTokenizer: model.tokenizer !== null, createdAt: m.createdAt,
-      label: modelLabel(m, basename(dir)),
+      label: modelLabel(m, basename(dir)), language: model.language.type,
     };
   }
 

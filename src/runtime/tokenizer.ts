@@ -1,7 +1,8 @@
-// The OPT text tokenizer (GPT-2 byte-level BPE) for the BLIP-2 runtime, run by @huggingface/tokenizers.
-// A checkpoint's own tokenizer.json is used as is; without one, vocab.json + merges.txt are converted in
-// memory the way transformers converts a slow GPT2Tokenizer to a fast one. No tokenizer files → null,
-// so a checkpoint without them still runs on raw token ids.
+// The language models' text tokenizers for the BLIP-2 runtime, run by @huggingface/tokenizers.
+// OPT (GPT-2 byte-level BPE): a checkpoint's own tokenizer.json is used as is; without one, vocab.json +
+// merges.txt are converted in memory the way transformers converts a slow GPT2Tokenizer to a fast one.
+// T5 (SentencePiece unigram): tokenizer.json only; spiece.model is not parsed here.
+// No tokenizer files → null, so a checkpoint without them still runs on raw token ids.
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { AppError } from '../shared/errors.ts';
@@ -31,6 +32,26 @@ export async function loadOptTokenizer(dir: string): Promise<TextTokenizer | nul
   }
   const converted = await convertSlowOptTokenizer(dir);
   return converted ? createTokenizer(converted, join(dir, 'vocab.json')) : null;
+}
+
+/**
+ * T5's tokenizer from tokenizer.json (a Unigram model whose post-processor appends </s>); null without
+ * tokenizer files. A folder with only spiece.model throws 'tokenizer_missing' saying so: converting a
+ * SentencePiece model (and its normalization charsmap) is left to transformers, which writes tokenizer.json.
+ */
+export async function loadT5Tokenizer(dir: string): Promise<TextTokenizer | null> {
+  const jsonFile = join(dir, 'tokenizer.json');
+  if (await exists(jsonFile)) {
+    return createTokenizer({ tokenizerJson: await readJsonObject(jsonFile), config: await readConfig(dir) }, jsonFile);
+  }
+  if (await exists(join(dir, 'spiece.model'))) {
+    throw new AppError('tokenizer_missing',
+      'this T5 model has only spiece.model (a SentencePiece model), which Photo Assistant cannot read: it needs tokenizer.json. '
+      + 'Put the tokenizer.json of the model\'s Hugging Face repository (or the one transformers writes with '
+      + 'AutoTokenizer.from_pretrained(folder).save_pretrained(folder)) into the checkpoint and convert again. '
+      + 'Until then only token ids work (--prompt-ids), and answers cannot be turned into text', { file: dir });
+  }
+  return null;
 }
 
 /**

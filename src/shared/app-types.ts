@@ -159,6 +159,8 @@ export interface ChatAnswer {
   text: string;
   endedWithEos: boolean;
   cancelled: boolean;
+  /** Which model answered (`Salesforce/blip2-flan-t5-xl@abc1234 int4`). */
+  model: string;
 }
 
 export interface ConvertProgress {

@@ -1,12 +1,16 @@
 // The manifest (model.json) a converted model folder carries: what it is, its shapes, tokens,
 // preprocessing, generation defaults, and a checksum of every file. Shared by builder and runtime.
-// Kinds: 'blip2-opt' (captioning / VQA with OPT) and 'blip2-itm' (image-text retrieval).
+// Kinds: 'blip2-opt' (captioning / VQA with OPT), 'blip2-t5' (the same with Flan-T5, an
+// encoder-decoder) and 'blip2-itm' (image-text retrieval).
 import { z } from 'zod';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'photo-assistant-model';
 // 2: the decoder graph no longer takes cache_index (beam reordering moved to the runtime).
 export const MANIFEST_VERSION = 2;
+
+/** Kinds that caption and answer questions (a captioning "role" accepts any of them). */
+export const CAPTION_KINDS = ['blip2-opt', 'blip2-t5'] as const;
 
 const FileEntry = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
 const QuantPolicy = z.object({
@@ -17,7 +21,7 @@ const Graph = z.object({ file: z.string(), data: z.string().optional() });
 export const ManifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  kind: z.enum(['blip2-opt', 'blip2-itm']),
+  kind: z.enum([...CAPTION_KINDS, 'blip2-itm']),
   architecture: z.string(),
   createdAt: z.string(),
   source: z.object({
@@ -49,14 +53,16 @@ export const ManifestSchema = z.object({
     imageSize: z.number().int(),
     queries: z.number().int(),
   }),
-  tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int() }),
+  /** decoderStart: encoder-decoder language models ('blip2-t5') only. */
+  tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int(), decoderStart: z.number().int().optional() }),
   preprocess: z.object({
     width: z.number().int(), height: z.number().int(),
     mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]),
     rescaleFactor: z.number(), doResize: z.boolean(), doRescale: z.boolean(), doNormalize: z.boolean(),
   }),
   generation: z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.number())])),
-  /** 'blip2-opt': vision, qformer, decoder. 'blip2-itm': vision, image-embeds, text-embeds, itm. */
+  /** 'blip2-opt': vision, qformer, decoder. 'blip2-t5': vision, qformer, encoder, decoder.
+   *  'blip2-itm': vision, image-embeds, text-embeds, itm. */
   graphs: z.record(z.string(), Graph),
   tokenizer: z.array(z.string()),
   files: z.record(z.string(), FileEntry),

@@ -18,7 +18,7 @@ for (let i = 0; i < 2; i++) {
   visionMs.push(vms);
   qformerMs.push(qms);
 }
-const prompt = [2];
+const prompt = model.promptIds(undefined); // OPT: [BOS 2]; Flan-T5: [</s> 1]
 const prefillMs: number[] = [];
 let logits = await model.firstStepLogits(enc, prompt);
 for (let i = 0; i < 2; i++) {

@@ -13,16 +13,20 @@ export const OPT_27B = {
   opt: { hidden: 2560, layers: 32, ffn: 10240, vocab: 50272, positions: 2050 },
 };
 
-export function blip2Opt27bTensors(): TensorDef[] {
+const linear = (t: TensorDef[], p: string, out: number, inp: number, bias = true) => {
+  t.push({ name: `${p}.weight`, shape: [out, inp], kind: 'weight' });
+  if (bias) t.push({ name: `${p}.bias`, shape: [out], kind: 'bias' });
+};
+const layerNorm = (t: TensorDef[], p: string, d: number) => {
+  t.push({ name: `${p}.weight`, shape: [d], kind: 'norm_w' }, { name: `${p}.bias`, shape: [d], kind: 'bias' });
+};
+
+/** The ViT-g and the Q-Former, the same in every BLIP-2 captioning checkpoint. */
+export function blip2VisionQFormerTensors(): TensorDef[] {
   const t: TensorDef[] = [];
-  const lin = (p: string, out: number, inp: number, bias = true) => {
-    t.push({ name: `${p}.weight`, shape: [out, inp], kind: 'weight' });
-    if (bias) t.push({ name: `${p}.bias`, shape: [out], kind: 'bias' });
-  };
-  const ln = (p: string, d: number) => {
-    t.push({ name: `${p}.weight`, shape: [d], kind: 'norm_w' }, { name: `${p}.bias`, shape: [d], kind: 'bias' });
-  };
-  const { vision: v, qformer: q, opt: o } = OPT_27B;
+  const lin = (p: string, out: number, inp: number, bias = true) => linear(t, p, out, inp, bias);
+  const ln = (p: string, d: number) => layerNorm(t, p, d);
+  const { vision: v, qformer: q } = OPT_27B;
   t.push({ name: 'vision_model.embeddings.class_embedding', shape: [1, 1, v.hidden], kind: 'embed' });
   t.push({ name: 'vision_model.embeddings.patch_embedding.weight', shape: [v.hidden, 3, v.patch, v.patch], kind: 'weight' });
   t.push({ name: 'vision_model.embeddings.patch_embedding.bias', shape: [v.hidden], kind: 'bias' });
@@ -56,6 +60,14 @@ export function blip2Opt27bTensors(): TensorDef[] {
     lin(`${p}.output_query.dense`, q.hidden, q.intermediate);
     ln(`${p}.output_query.LayerNorm`, q.hidden);
   }
+  return t;
+}
+
+export function blip2Opt27bTensors(): TensorDef[] {
+  const t = blip2VisionQFormerTensors();
+  const lin = (p: string, out: number, inp: number, bias = true) => linear(t, p, out, inp, bias);
+  const ln = (p: string, d: number) => layerNorm(t, p, d);
+  const { qformer: q, opt: o } = OPT_27B;
   lin('language_projection', o.hidden, q.hidden);
   const d = 'language_model.model.decoder';
   t.push({ name: `${d}.embed_tokens.weight`, shape: [o.vocab, o.hidden], kind: 'embed' });
@@ -104,12 +116,35 @@ const bytesOf = (d: TensorDef) => d.shape.reduce((a, b) => a * b, 1) * 2;
 
 /** Writes the checkpoint unless it already exists (complete) in `dir`. Returns the folder. */
 export function ensureRandomCheckpoint(dir: string, tokenizerFrom: string, log: (s: string) => void): string {
+  return ensureRandomShards(dir, {
+    tensors: blip2Opt27bTensors(),
+    secondShardFrom: 'language_model.model.decoder.layers.8.',
+    config: CONFIG,
+    generation: { bos_token_id: 2, eos_token_id: 50118, pad_token_id: 1 },
+    copyFrom: tokenizerFrom,
+    copy: ['preprocessor_config.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'],
+  }, log);
+}
+
+export interface RandomCheckpoint {
+  tensors: TensorDef[];
+  /** The first tensor of the second shard (name prefix). */
+  secondShardFrom: string;
+  config: unknown;
+  generation: unknown;
+  /** Small files copied from a fixture folder. */
+  copyFrom: string;
+  copy: string[];
+}
+
+/** Writes a random F16 checkpoint in two shards + index unless `dir` already holds a complete one. */
+export function ensureRandomShards(dir: string, spec: RandomCheckpoint, log: (s: string) => void): string {
   if (existsSync(join(dir, 'model.safetensors.index.json'))) return dir;
   const tmp = `${dir}.partial`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const defs = blip2Opt27bTensors();
-  const half = defs.findIndex((d) => d.name.startsWith('language_model.model.decoder.layers.8.'));
+  const defs = spec.tensors;
+  const half = defs.findIndex((d) => d.name.startsWith(spec.secondShardFrom));
   const shards = [defs.slice(0, half), defs.slice(half)];
   const weightMap: Record<string, string> = {};
   const state = { s: 0x12345678 };
@@ -141,11 +176,9 @@ export function ensureRandomCheckpoint(dir: string, tokenizerFrom: string, log: 
     log(`  wrote ${file} (${(off / 2 ** 30).toFixed(2)} GiB)`);
   });
   writeFileSync(join(tmp, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 1));
-  writeFileSync(join(tmp, 'config.json'), JSON.stringify(CONFIG, null, 2));
-  writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify({ bos_token_id: 2, eos_token_id: 50118, pad_token_id: 1 }));
-  for (const f of ['preprocessor_config.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json']) {
-    copyFileSync(join(tokenizerFrom, f), join(tmp, f));
-  }
+  writeFileSync(join(tmp, 'config.json'), JSON.stringify(spec.config, null, 2));
+  writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(spec.generation));
+  for (const f of spec.copy) copyFileSync(join(spec.copyFrom, f), join(tmp, f));
   renameSync(tmp, dir);
   return dir;
 }

@@ -1,6 +1,7 @@
 // `npm run bench`: full-size BLIP-2 OPT-2.7b (random weights, real shapes) converted to fp32 /
 // int8 / int4 and timed stage by stage, next to this machine's measured limits. Prints a table
-// and writes JSON. Usage: npm run bench [-- fp32 int8 int4] (default all three).
+// and writes JSON. Usage: npm run bench [-- [t5] fp32 int8 int4] (default all three; `t5` benches a
+// BLIP-2 Flan-T5-XL instead, whose prefill is the encoder plus the first decoder step).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -10,12 +11,15 @@ import { readManifest } from '../../src/runtime/model-folder.ts';
 import { compareLogits } from '../../src/runtime/logits-compare.ts';
 import { measureMachineLimits } from './machine-limits.ts';
 import { OPT_27B, ensureRandomCheckpoint } from './random-checkpoint.ts';
+import { FLAN_T5_XL, ensureRandomT5Checkpoint } from './random-t5-checkpoint.ts';
 import { FIXTURES, PHOTOS } from '../helpers/fixtures.ts';
 
 const CACHE = process.env.PA_BENCH_CACHE ?? join(homedir(), '.cache', 'photo-assistant-bench');
 const VISION_GFLOP = 520;
 const quants = process.argv.slice(2).filter((a) => ['fp32', 'int8', 'int4'].includes(a));
 if (!quants.length) quants.push('fp32', 'int8', 'int4');
+const t5 = process.argv.slice(2).includes('t5');
+const tag = t5 ? 't5-' : ''; // cache file prefix of the family
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const here = new URL('.', import.meta.url).pathname;
 
@@ -54,13 +58,15 @@ log('measuring machine limits…');
 const limits = await measureMachineLimits();
 log(`  bandwidth ${limits.bandwidthGBs.toFixed(1)} GB/s, fp32 GEMM ${limits.gemmGflops.toFixed(0)} GFLOP/s`);
 log('full-size random checkpoint…');
-const ckpt = ensureRandomCheckpoint(join(CACHE, 'blip2-opt-2.7b-random'), join(FIXTURES, 'opt'), log);
+const ckpt = t5
+  ? ensureRandomT5Checkpoint(join(CACHE, 'blip2-flan-t5-xl-random'), join(FIXTURES, 'flan_t5'), log)
+  : ensureRandomCheckpoint(join(CACHE, 'blip2-opt-2.7b-random'), join(FIXTURES, 'opt'), log);
 const photo = join(PHOTOS, 'chelsea.jpg');
 
 const rows: Record<string, Record<string, number | string | boolean>> = {};
 for (const q of quants) {
-  const out = join(CACHE, `model-${q}`);
-  const statsFile = join(CACHE, `convert-${q}.json`);
+  const out = join(CACHE, `model-${tag}${q}`);
+  const statsFile = join(CACHE, `convert-${tag}${q}.json`);
   const cached = existsSync(statsFile) ? JSON.parse(readFileSync(statsFile, 'utf8')) : undefined;
   if (!existsSync(join(out, 'model.json')) || cached?.builder !== BUILDER) {
     log(`converting ${q}…`);
@@ -69,24 +75,27 @@ for (const q of quants) {
   const { builder: _, ...conv } = JSON.parse(readFileSync(statsFile, 'utf8'));
   const cold = dropCaches();
   log(`running ${q} (${cold ? 'cold' : 'page cache not droppable'} start)…`);
-  const first = child('infer-child.ts', [out, photo, join(CACHE, `logits-${q}.bin`)]);
+  const first = child('infer-child.ts', [out, photo, join(CACHE, `logits-${tag}${q}.bin`)]);
   log(`running ${q} again (warm start)…`);
-  const warm = child('infer-child.ts', [out, photo, join(CACHE, `logits-${q}.bin`)]);
+  const warm = child('infer-child.ts', [out, photo, join(CACHE, `logits-${tag}${q}.bin`)]);
 
   const m = await readManifest(out);
-  const o = OPT_27B.opt;
+  const o = t5 ? { vocab: FLAN_T5_XL.vocab, hidden: FLAN_T5_XL.hidden, positions: 0 } : OPT_27B.opt;
   const tableBytes = o.vocab * o.hidden * 4;
   const positionBytes = o.positions * o.hidden * 4;
   // Bytes of weights one decode step reads: every layer, plus the LM head (the float table when
   // it is tied and unquantized); the embedding Gather and position lookup read one row each.
+  // Flan-T5's head is untied: its token table is only gathered from.
   const storedTable = m.quantization.embeddings === 'fp16' ? tableBytes / 2 : tableBytes;
-  const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (m.quantization.parts.lmHead ? storedTable : 0);
+  const tableIsHead = !t5 && !m.quantization.parts.lmHead;
+  const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (tableIsHead ? 0 : storedTable);
   const boundMs = (perToken / (limits.bandwidthGBs * 1e9)) * 1000;
   const visionBoundMs = (VISION_GFLOP / limits.gemmGflops) * 1000;
   rows[q] = {
     ...conv,
     loadColdSeconds: first.loadSeconds, loadWarmSeconds: warm.loadSeconds, coldDropped: cold,
     visionMs: warm.visionMs, qformerMs: warm.qformerMs, prefillMs: warm.prefillMs,
+    ...(t5 ? { encoderMs: warm.prefillMs - warm.decodeMsPerToken } : {}),
     decodeMsPerToken: warm.decodeMsPerToken, caption20Seconds: warm.caption20Seconds,
     captionPeakRssMiB: Math.max(first.peakRssMiB, warm.peakRssMiB),
     rssPrivateMiB: warm.rssAnonMiB, rssFileBackedMiB: warm.rssFileMiB,
@@ -95,11 +104,11 @@ for (const q of quants) {
   };
 }
 
-const ref = existsSync(join(CACHE, 'logits-fp32.bin')) ? readFileSync(join(CACHE, 'logits-fp32.bin')) : undefined;
+const ref = existsSync(join(CACHE, `logits-${tag}fp32.bin`)) ? readFileSync(join(CACHE, `logits-${tag}fp32.bin`)) : undefined;
 for (const q of quants.filter((x) => x !== 'fp32')) {
   if (!ref) break;
   const a = new Float32Array(ref.buffer.slice(ref.byteOffset, ref.byteOffset + ref.byteLength));
-  const bb = readFileSync(join(CACHE, `logits-${q}.bin`));
+  const bb = readFileSync(join(CACHE, `logits-${tag}${q}.bin`));
   const r = compareLogits(a, new Float32Array(bb.buffer.slice(bb.byteOffset, bb.byteOffset + bb.byteLength)));
   Object.assign(rows[q], { logitsCosineVsFp32: r.cosine, top1AgreesWithFp32: r.top1Agrees, top5Overlap: r.top5Overlap, logitsMaxAbsDiff: r.maxAbsDiff });
 }
@@ -113,5 +122,5 @@ console.log(`machine: bandwidth ${limits.bandwidthGBs.toFixed(1)} GB/s, fp32 GEM
 console.log(['metric'.padEnd(28), ...quants.map((q) => q.padStart(12))].join(''));
 for (const k of keys) console.log([k.padEnd(28), ...quants.map((q) => fmt(rows[q]?.[k]).padStart(12))].join(''));
 const result = { date: new Date().toISOString(), machine: limits, rows };
-writeFileSync(join(CACHE, 'bench-results.json'), JSON.stringify(result, null, 2));
-console.log(`\nJSON: ${join(CACHE, 'bench-results.json')}`);
+writeFileSync(join(CACHE, `bench-${tag}results.json`), JSON.stringify(result, null, 2));
+console.log(`\nJSON: ${join(CACHE, `bench-${tag}results.json`)}`);

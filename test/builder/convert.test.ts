@@ -62,9 +62,27 @@ describe('convert', () => {
     await expectNoModelLeft(join(dir, 'out-llama'));
   });
 
-  it('BLIP-2 with Flan-T5 is recognised but not yet supported', async () => {
-    await assert.rejects(convertCheckpoint(fixturePath('flan_t5'), join(dir, 'out-t5')), (e: any) =>
-      e.code === 'checkpoint_unsupported' && /"t5"/.test(e.message));
+  it('BLIP-2 with Flan-T5 converts to encoder and decoder graphs; an unsupported T5 feature is named', async () => {
+    const m = await convertCheckpoint(fixturePath('flan_t5'), join(dir, 'out-t5'));
+    assert.equal(m.kind, 'blip2-t5');
+    assert.deepEqual(Object.keys(m.graphs).sort(), ['decoder', 'encoder', 'qformer', 'vision']);
+    assert.deepEqual(await verifyChecksums(join(dir, 'out-t5'), await readManifest(join(dir, 'out-t5'))), []);
+    const ck = await copyCheckpoint('t5-silu', 'flan_t5');
+    const cfg = JSON.parse(await readFile(join(ck, 'config.json'), 'utf8'));
+    cfg.text_config.dense_act_fn = 'silu';
+    await writeFile(join(ck, 'config.json'), JSON.stringify(cfg));
+    await assert.rejects(convertCheckpoint(ck, join(dir, 'out-t5-silu')), (e: any) =>
+      e.code === 'checkpoint_unsupported' && /"silu"/.test(e.message) && e.message.includes('config.json'));
+    await expectNoModelLeft(join(dir, 'out-t5-silu'));
+  });
+
+  it('another language model is refused, naming it and what is supported', async () => {
+    const ck = await copyCheckpoint('llama-lm', 'flan_t5');
+    const cfg = JSON.parse(await readFile(join(ck, 'config.json'), 'utf8'));
+    cfg.text_config.model_type = 'llama';
+    await writeFile(join(ck, 'config.json'), JSON.stringify(cfg));
+    await assert.rejects(convertCheckpoint(ck, join(dir, 'out-llama-lm')), (e: any) =>
+      e.code === 'checkpoint_unsupported' && /"llama"/.test(e.message) && /T5/.test(e.message));
   });
 
   it('a missing tensor is named, and the half-built folder is removed', async () => {

@@ -257,6 +257,8 @@ describe('with the tiny captioning and retrieval models', () => {
     assert.ok(tokens < 150, `generation ended soon after Stop (${tokens} tokens)`);
     const final = await turn.getByTestId('chat-answer').innerText();
     assert.ok(final.length > 0, 'the partial answer is kept');
+    // The turn says which model answered (the folder-converted model: <folder>:<weights>).
+    assert.match(await turn.getByTestId('chat-model').innerText(), /^Answered by .+:(fp32|int8|int4)$/);
     await app.screenshot('chat');
   });
 

@@ -307,6 +307,21 @@ test('greedy with noRepeatNgramSize never repeats a bigram', async () => {
   assert.deepEqual(r.tokenIds.slice(0, 3), [0, 0, 5]);
 });
 
+test('historyPrefix: the penalty and n-gram ban see the decoder start token, nothing else does (HF encoder-decoder)', async () => {
+  const fn: LogitsFn = () => [3, 2.5, 0, 0];
+  const plain = await generate(makeFake(fn, 4).stepper, { maxNewTokens: 3, repetitionPenalty: 1.5 });
+  assert.deepEqual(plain.tokenIds, [0, 1, 0]); // 0 (3) until penalised to 2, then 1 (2.5), then 0 (2 > 1.67)
+  const prefixed = await generate(makeFake(fn, 4).stepper, { maxNewTokens: 3, repetitionPenalty: 1.5, historyPrefix: [0] });
+  assert.deepEqual(prefixed.tokenIds, [1, 0, 0]); // the start token 0 is penalised from the first step
+  assert.equal(prefixed.tokenIds.length, 3); // the prefix is not counted as generated
+
+  const g = () => [0, 3, 2, 1];
+  assert.deepEqual((await generate(makeFake(g, 4).stepper, { maxNewTokens: 4, noRepeatNgramSize: 2 })).tokenIds, [1, 1, 2, 1]);
+  // With [1] in front, (1, 1) exists after the first token, so the second cannot be 1.
+  assert.deepEqual((await generate(makeFake(g, 4).stepper, { maxNewTokens: 4, noRepeatNgramSize: 2, historyPrefix: [1] })).tokenIds, [1, 2, 1, 3]);
+  await assert.rejects(generate(makeFake(fn, 4).stepper, { historyPrefix: [-1] }), (e: any) => e.code === 'invalid_argument' && /historyPrefix/.test(e.message));
+});
+
 test('temperature, top-k and top-p masks on handcrafted scores', () => {
   const t = Float32Array.from([2, -4, 1]);
   new TemperatureLogitsWarper(2).process([[]], t);

@@ -29,7 +29,7 @@ describe('ChatPane', () => {
 
     await fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
     expect(fake.callsTo('cancel')).toHaveLength(1);
-    finish({ text: 'bright red', endedWithEos: false, cancelled: true });
+    finish({ text: 'bright red', endedWithEos: false, cancelled: true, model: 'test/blip2@0000000 int4' });
     await waitFor(() => expect(screen.getByRole('button', { name: 'Ask' })).toBeTruthy());
     expect(screen.getByTestId('chat-answer').textContent).toBe('bright red');
     expect(screen.getByText('Stopped.')).toBeTruthy();

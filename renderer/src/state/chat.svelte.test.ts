@@ -35,9 +35,9 @@ describe('ChatState', () => {
     expect(chat.turns[0].answer).toBe('a ');
     fake.emit('stream:token', { requestId: id, text: 'a cat' });
     expect(chat.turns[0].answer).toBe('a cat');
-    finish({ text: 'a cat', endedWithEos: true, cancelled: false });
+    finish({ text: 'a cat', endedWithEos: true, cancelled: false, model: 'test/blip2@0000000 int4' });
     await done;
-    expect(chat.turns[0]).toMatchObject({ question: 'what is this?', answer: 'a cat', status: 'done' });
+    expect(chat.turns[0]).toMatchObject({ question: 'what is this?', answer: 'a cat', status: 'done', model: 'test/blip2@0000000 int4' });
     expect(chat.streaming).toBe(false);
   });
 
@@ -51,7 +51,7 @@ describe('ChatState', () => {
     await chat.stopAnswer();
     expect(fake.callsTo('cancel')[0].arg).toEqual({ requestId: id });
     fake.emit('stream:token', { requestId: id, text: 'two dogs late' });
-    finish({ text: '', endedWithEos: false, cancelled: true });
+    finish({ text: '', endedWithEos: false, cancelled: true, model: 'test/blip2@0000000 int4' });
     await done;
     expect(chat.turns[0]).toMatchObject({ answer: 'two dogs', status: 'stopped' });
     expect(toasts.items).toHaveLength(0);
@@ -62,7 +62,7 @@ describe('ChatState', () => {
     chat.show(1);
     let done = chat.ask('first?');
     await tick();
-    finish({ text: 'one', endedWithEos: true, cancelled: false });
+    finish({ text: 'one', endedWithEos: true, cancelled: false, model: 'test/blip2@0000000 int4' });
     await done;
 
     chat.show(2);
@@ -70,7 +70,7 @@ describe('ChatState', () => {
     done = chat.ask('other photo?');
     await tick();
     expect(asked[1].history).toEqual([]);
-    finish({ text: 'two', endedWithEos: true, cancelled: false });
+    finish({ text: 'two', endedWithEos: true, cancelled: false, model: 'test/blip2@0000000 int4' });
     await done;
 
     chat.show(1);
@@ -78,7 +78,7 @@ describe('ChatState', () => {
     done = chat.ask('second?');
     await tick();
     expect(asked[2].history).toEqual([{ question: 'first?', answer: 'one' }]);
-    finish({ text: 'three', endedWithEos: true, cancelled: false });
+    finish({ text: 'three', endedWithEos: true, cancelled: false, model: 'test/blip2@0000000 int4' });
     await done;
     expect(chat.turns).toHaveLength(2);
   });

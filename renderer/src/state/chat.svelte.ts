@@ -10,6 +10,8 @@ export interface ChatTurn {
   answer: string;
   status: 'streaming' | 'done' | 'stopped' | 'error';
   error?: string;
+  /** The model that answered. */
+  model?: string;
 }
 
 /** The model sees at most this many earlier turns (the contract allows 50). */
@@ -63,6 +65,7 @@ export class ChatState {
     this.#live = turn;
     try {
       const result = await this.#client.call('ask', { chatId: turn.id, photoId, question: text, history, options });
+      turn.model = result.model;
       if (turn.status === 'streaming') {
         // The final text is authoritative (tokens may have been coalesced on the way).
         turn.answer = result.text || turn.answer;

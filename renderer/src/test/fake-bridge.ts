@@ -98,7 +98,7 @@ export function createFakeBridge(opts: FakeOptions = {}) {
     addTag: ({ photoId, label }) => editTags(photoId, label, 'accepted'),
     search: () => ({ mode: 'semantic', items: [1, 2, 3].map((id) => ({ ...summary(id), score: 1 / id })) }),
     moreLikeThis: () => ({ mode: 'similar', items: [] }),
-    ask: () => ({ text: 'an answer', endedWithEos: true, cancelled: false }),
+    ask: () => ({ text: 'an answer', endedWithEos: true, cancelled: false, model: 'Salesforce/blip2-opt-2.7b@0000000 int4' }),
     cancel: () => ({ cancelled: true }),
     queueStatus: () => state().queue,
     pauseQueue: () => ({ ...state().queue, paused: true }),

@@ -9,9 +9,8 @@
 // where rows change (src/runtime/blip2/cache-reorder.ts): greedy decoding never copies the cache.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, type Residual, halfTable, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
+import { FLOAT, INT64, type Residual, embedTokens, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
-import { DT } from '../onnx/graph-builder.ts';
 
 const P = 'language_model.model.decoder.';
 
@@ -22,7 +21,7 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   const positions = g.input('position_ids', INT64, ['batch', 'sequence']);
   const bias = g.input('attention_bias', FLOAT, ['batch', 1, 'sequence', 'total']);
 
-  const tok = embedTokens(ctx, ids);
+  const tok = embedTokens(ctx, `${P}embed_tokens.weight`, ids, '/decoder/embed_tokens');
   const embeds = g.op('Concat', [prefix, tok], { name: '/decoder/inputs_embeds/Concat', attrs: { axis: 1 } });
   // OPT's learned positions are offset by 2 (a fairseq heritage).
   const shifted = g.op('Add', [positions, g.ints([2], [])], { name: '/decoder/embed_positions/offset/Add' });
@@ -45,19 +44,6 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
     ? linear({ ...ctx, quant: ctx.headQuant }, normed, `${P}embed_tokens`, '/lm_head', { bias: false })
     : g.op('Gemm', [normed, param(ctx, `${P}embed_tokens.weight`)], { name: '/lm_head/Gemm', attrs: { transB: 1 } });
   g.bindOutput(logits, 'logits', FLOAT, ['batch', s.vocabRows]);
-}
-
-/**
- *   input_ids ─Gather(E)─▶ [B,T,H]         (float32 table, shared with a float LM head)
- *   input_ids ─Gather(E16)─Cast(float)─▶    (float16 table when the head is quantized: half the memory)
- */
-function embedTokens(ctx: Ctx, ids: string): string {
-  const { g } = ctx;
-  const name = `${P}embed_tokens.weight`;
-  if (!ctx.embedFp16) return g.op('Gather', [param(ctx, name), ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
-  const table = halfTable(ctx, name);
-  const rows = g.op('Gather', [table, ids], { name: '/decoder/embed_tokens/Gather', attrs: { axis: 0 } });
-  return g.op('Cast', [rows], { name: '/decoder/embed_tokens/Cast', attrs: { to: DT.FLOAT } });
 }
 
 interface LayerIO { pastK: string; pastV: string; bias: string; i: number }

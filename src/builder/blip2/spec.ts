@@ -55,6 +55,8 @@ export interface QFormerSpec {
 export interface LanguageSpec {
   type: string; hidden: number; layers: number; heads: number; headDim: number; ffn: number;
   vocabRows: number; maxPositions: number; eps: number; bos: number; eos: number[]; pad: number;
+  /** Encoder-decoder models: the token the decoder starts from. */
+  decoderStart?: number;
 }
 
 /** Counts `${prefix}{i}.` blocks present in the checkpoint. */

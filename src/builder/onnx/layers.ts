@@ -151,3 +151,37 @@ export function normResidual(ctx: Ctx, r: Residual, prefix: string, eps: number,
   if (!r.delta) return { normed: layerNorm(ctx, r.x, prefix, eps, name), sum: r.x };
   return skipLayerNorm(ctx, r.x, r.delta, prefix, eps, name);
 }
+
+/**
+ * RMS norm (T5LayerNorm: no mean subtraction, no bias), w · x / sqrt(mean(x²) + eps) in float32,
+ * with the pending residual add fused when there is one:
+ *   x (+ delta) ─ SimplifiedLayerNormalization / com.microsoft::SkipSimplifiedLayerNormalization ─▶ normed (and the sum)
+ */
+export function rmsNormResidual(ctx: Ctx, r: Residual, prefix: string, eps: number, name: string): { normed: string; sum: string } {
+  const w = param(ctx, `${prefix}.weight`);
+  if (!r.delta) {
+    const normed = ctx.g.op('SimplifiedLayerNormalization', [r.x, w], { name: `${name}/SimplifiedLayerNormalization`, attrs: { axis: -1, epsilon: { float: eps } } });
+    return { normed, sum: r.x };
+  }
+  const outs = ctx.g.node('SkipSimplifiedLayerNormalization', [r.x, r.delta, w],
+    { name: `${name}/SkipSimplifiedLayerNormalization`, domain: 'com.microsoft', attrs: { epsilon: { float: eps } } }, 4);
+  return { normed: outs[0], sum: outs[3] };
+}
+
+/**
+ *   ids ─Gather(E)─▶ [B,T,H]                  (float32 table)
+ *   ids ─Gather(E16)─Cast(float)─▶ [B,T,H]    (float16 table with ctx.embedFp16: half the memory)
+ */
+export function embedTokens(ctx: Ctx, table: string, ids: string, name: string): string {
+  const { g } = ctx;
+  if (!ctx.embedFp16) return g.op('Gather', [param(ctx, table), ids], { name: `${name}/Gather`, attrs: { axis: 0 } });
+  const rows = g.op('Gather', [halfTable(ctx, table), ids], { name: `${name}/Gather`, attrs: { axis: 0 } });
+  return g.op('Cast', [rows], { name: `${name}/Cast`, attrs: { to: DT.FLOAT } });
+}
+
+/** One dimension of a value's shape as an int64 scalar. */
+export function dimOf(ctx: Ctx, x: string, axis: number, name: string): string {
+  const { g } = ctx;
+  const dim = g.op('Shape', [x], { name: `${name}/Shape`, attrs: { start: axis, end: axis + 1 } });
+  return g.op('Squeeze', [dim, g.ints([0])], { name: `${name}/Squeeze` });
+}

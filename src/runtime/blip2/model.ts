@@ -1,17 +1,17 @@
-// A loaded BLIP-2 captioning model: sessions for the vision encoder, the Q-Former and the
-// language model, the tokenizer, and the tasks built on them (caption, ask, chat).
-import { join } from 'node:path';
+// A loaded BLIP-2 captioning model: sessions for the vision encoder and the Q-Former, the language
+// model of its family (OPT or Flan-T5, language-models.ts) with its tokenizer, and the tasks built on
+// them (caption, ask, chat). Nothing here depends on which language model it is.
 import { AppError } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import { generate } from '../generation/generate.ts';
 import type { GenerationOptions } from '../generation/types.ts';
 import { loadPixelValues } from '../image/preprocess.ts';
 import { readManifest } from '../model-folder.ts';
-import { type SessionSettings, createSession, floatTensor, type ort, run } from '../session.ts';
-import { type TextTokenizer, decodeGenerated, loadOptTokenizer } from '../tokenizer.ts';
-import { OptDecoderStepper } from './opt-stepper.ts';
-import { CacheReorder } from './cache-reorder.ts';
-import { type ChatTurn, chatPrompt, questionPrompt } from './prompts.ts';
+import { type SessionSettings, floatTensor, type ort, run } from '../session.ts';
+import type { TextTokenizer } from '../tokenizer.ts';
+import { type LanguageModel, openGraphs } from './language-model.ts';
+import { languageModelFamily } from './language-models.ts';
+import type { ChatTurn } from './prompts.ts';
 
 export interface ImageEncoding {
   /** Vision encoder output [1, tokens, hidden] (kept in ONNX Runtime for the Q-Former). */
@@ -21,7 +21,7 @@ export interface ImageEncoding {
   prefix: Float32Array;
 }
 
-export type GenerateOptions = Omit<GenerationOptions, 'eosTokenId'>;
+export type GenerateOptions = Omit<GenerationOptions, 'eosTokenId' | 'historyPrefix'>;
 
 export interface GeneratedText {
   text: string;
@@ -35,31 +35,32 @@ export class Blip2Model {
   private constructor(
     readonly dir: string,
     readonly manifest: ModelManifest,
-    readonly tokenizer: TextTokenizer | null,
     private readonly vision: ort.InferenceSession,
     private readonly qformer: ort.InferenceSession,
-    private readonly decoder: ort.InferenceSession,
-    private readonly reorder: CacheReorder,
+    /** The language model behind captions and answers (OPT, Flan-T5: language-models.ts). */
+    readonly language: LanguageModel,
   ) {}
 
   static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Model> {
     const manifest = await readManifest(dir);
-    if (manifest.kind !== 'blip2-opt' || !manifest.shapes.language) {
-      throw new AppError('model_invalid', `this is a "${manifest.kind}" model folder, not a captioning model (blip2-opt)`, { file: dir });
+    const family = languageModelFamily(manifest, dir);
+    const [vision, qformer] = await openGraphs(dir, manifest, ['vision', 'qformer'], settings);
+    try {
+      return new Blip2Model(dir, manifest, vision, qformer, await family.load(dir, manifest, settings));
+    } catch (err) {
+      // A failed load must not keep gigabytes of sessions alive.
+      await Promise.allSettled([vision.release(), qformer.release()]);
+      throw err;
     }
-    const tokenizer = await loadOptTokenizer(dir);
-    const [vision, qformer, decoder] = await Promise.all(
-      (['vision', 'qformer', 'decoder'] as const).map((k) => {
-        const file = manifest.graphs[k].file;
-        return createSession(join(dir, file), settings, { sha256: manifest.files[file].sha256 + (manifest.files[`${file}.data`]?.sha256 ?? '') });
-      }),
-    );
-    const cacheNames = decoder.inputNames.filter((n) => n.startsWith('past_key_values.'));
-    return new Blip2Model(dir, manifest, tokenizer, vision, qformer, decoder, await CacheReorder.create(cacheNames, settings));
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.vision.release(), this.qformer.release(), this.decoder.release(), this.reorder.release()]);
+    await Promise.all([this.vision.release(), this.qformer.release(), this.language.dispose()]);
+  }
+
+  /** The tokenizer of the language model; null when the folder has none this runtime can read. */
+  get tokenizer(): TextTokenizer | null {
+    return this.language.tokenizer;
   }
 
   /** Decodes and preprocesses an image file into pixel values [3 × S × S]. */
@@ -89,29 +90,27 @@ export class Blip2Model {
     return this.encodePixels(await this.pixelValues(imagePath));
   }
 
-  /** Token ids of a text prompt as HF's processor gives them (BOS first). */
+  /** Token ids of a text prompt as HF's processor gives them (OPT: BOS first; T5: </s> last). */
   promptIds(text: string | undefined): number[] {
-    if (!text) return [this.manifest.tokens.bos];
-    if (!this.tokenizer) {
-      throw new AppError('tokenizer_missing', 'this model has no tokenizer files, so text prompts cannot be used; pass token ids instead', { file: this.dir });
-    }
-    return this.tokenizer.encode(text);
+    return this.language.promptIds(text);
   }
 
   /** First-step logits after the prompt (one forward pass), for parity checks and scoring. */
   async firstStepLogits(enc: ImageEncoding, promptIds: readonly number[]): Promise<Float32Array> {
-    return new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language!, enc.prefix, promptIds).prefill();
+    return this.language.stepper(enc.prefix, promptIds).prefill();
   }
 
   async generate(enc: ImageEncoding, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedText> {
     const defaults = this.manifest.generation as GenerateOptions;
-    const stepper = new OptDecoderStepper(this.decoder, this.reorder, this.manifest.shapes.language!, enc.prefix, promptIds);
-    const result = await generate(stepper, { ...defaults, ...options, eosTokenId: this.manifest.tokens.eos });
+    const stepper = this.language.stepper(enc.prefix, promptIds);
+    const result = await generate(stepper, {
+      ...defaults, ...options, eosTokenId: this.manifest.tokens.eos, historyPrefix: this.language.historyPrefix,
+    });
     return { ...result, text: this.decode(result.tokenIds) };
   }
 
   decode(ids: readonly number[]): string {
-    return this.tokenizer ? decodeGenerated(this.tokenizer, ids) : '';
+    return this.language.decode(ids);
   }
 
   async caption(enc: ImageEncoding, opts: GenerateOptions & { prompt?: string; promptIds?: number[] } = {}): Promise<GeneratedText> {
@@ -119,14 +118,15 @@ export class Blip2Model {
     return this.generate(enc, promptIds ?? this.promptIds(prompt), gen);
   }
 
+  /** Visual question answering in the wording of the model's language model. */
   async ask(enc: ImageEncoding, question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
     if (!question.trim()) throw new AppError('invalid_argument', 'the question is empty');
-    return this.generate(enc, this.promptIds(questionPrompt(question)), opts);
+    return this.generate(enc, this.promptIds(this.language.prompts.question(question)), opts);
   }
 
   /** One chat turn; the caller keeps the history. */
   async chat(enc: ImageEncoding, history: readonly ChatTurn[], question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
     if (!question.trim()) throw new AppError('invalid_argument', 'the question is empty');
-    return this.generate(enc, this.promptIds(chatPrompt(history, question)), opts);
+    return this.generate(enc, this.promptIds(this.language.prompts.chat(history, question)), opts);
   }
 }

@@ -1,6 +1,7 @@
 // The OPT decoder graph behind the generation engine's DecoderStepper interface. The KV cache
 // stays in ONNX Runtime tensors: each step's `present.*` outputs are fed back as `past_key_values.*`,
 // and beam search's row changes go through CacheReorder (only on the steps that need it).
+import { AppError } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { DecoderStepper } from '../generation/types.ts';
 import { floatTensor, int64Tensor, ort, run } from '../session.ts';
@@ -77,7 +78,7 @@ export class OptDecoderStepper implements DecoderStepper {
 
   private checkLength(total: number): void {
     if (total > this.lang.maxPositions) {
-      throw new Error(`sequence of ${total} tokens exceeds the language model's ${this.lang.maxPositions} positions`);
+      throw new AppError('invalid_argument', `the image queries, prompt and answer would take ${total} positions, more than the language model's ${this.lang.maxPositions}: use a shorter prompt or fewer new tokens`);
     }
   }
 }

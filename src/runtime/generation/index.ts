@@ -15,6 +15,7 @@ export {
   MinNewTokensLogitsProcessor,
   NoRepeatNGramLogitsProcessor,
   RepetitionPenaltyLogitsProcessor,
+  WithHistoryPrefix,
   buildLogitsProcessors,
 } from './logits-processors.ts';
 export { TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper } from './logits-warpers.ts';

@@ -4,6 +4,8 @@
 // prompt embeddings), so the `input_ids` handed to the processors start as an empty tensor and only
 // ever contain generated tokens. The prompt therefore never counts for the repetition penalty or the
 // no-repeat-ngram ban here either: `generated[i]` is the generated tokens of row i, nothing else.
+// An encoder-decoder model (T5) is different: HF's decoder `input_ids` start with the decoder start
+// token, which those two processors then see too (`historyPrefix`, see WithHistoryPrefix).
 import type { LogitsProcessor, TokenHistories } from './types.ts';
 import type { ResolvedGenerationOptions } from './options.ts';
 import { TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper } from './logits-warpers.ts';
@@ -80,6 +82,15 @@ export class MinNewTokensLogitsProcessor implements LogitsProcessor {
   }
 }
 
+/** Runs a processor on histories with `prefix` in front of every row (tokens HF's input_ids start with). */
+export class WithHistoryPrefix implements LogitsProcessor {
+  constructor(readonly prefix: readonly number[], readonly inner: LogitsProcessor) {}
+
+  process(generated: TokenHistories, scores: Float32Array): void {
+    this.inner.process(generated.map((row) => [...this.prefix, ...row]), scores);
+  }
+}
+
 /** Applies processors in order (HF LogitsProcessorList). Is itself a LogitsProcessor, so lists nest. */
 export class LogitsProcessorList implements LogitsProcessor {
   readonly processors: LogitsProcessor[];
@@ -113,8 +124,9 @@ export class LogitsProcessorList implements LogitsProcessor {
  */
 export function buildLogitsProcessors(opts: ResolvedGenerationOptions): LogitsProcessorList {
   const list = new LogitsProcessorList();
-  if (opts.repetitionPenalty !== 1.0) list.push(new RepetitionPenaltyLogitsProcessor(opts.repetitionPenalty));
-  if (opts.noRepeatNgramSize > 0) list.push(new NoRepeatNGramLogitsProcessor(opts.noRepeatNgramSize));
+  const withPrefix = (p: LogitsProcessor) => (opts.historyPrefix.length ? new WithHistoryPrefix(opts.historyPrefix, p) : p);
+  if (opts.repetitionPenalty !== 1.0) list.push(withPrefix(new RepetitionPenaltyLogitsProcessor(opts.repetitionPenalty)));
+  if (opts.noRepeatNgramSize > 0) list.push(withPrefix(new NoRepeatNGramLogitsProcessor(opts.noRepeatNgramSize)));
   if (opts.minNewTokens > 0 && opts.eosTokenIds.length > 0) {
     list.push(new MinNewTokensLogitsProcessor(opts.minNewTokens, opts.eosTokenIds));
   }

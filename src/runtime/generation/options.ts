@@ -26,6 +26,8 @@ export interface ResolvedGenerationOptions {
   seed: number | undefined;
   /** Deduplicated; empty when no eos was given. */
   eosTokenIds: number[];
+  /** Empty when none was given. */
+  historyPrefix: readonly number[];
   onToken: ((id: number) => void) | undefined;
   signal: AbortSignal | undefined;
   logitsProcessors: readonly LogitsProcessor[];
@@ -49,7 +51,7 @@ export const GENERATION_DEFAULTS = Object.freeze({
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'maxNewTokens', 'minNewTokens', 'numBeams', 'lengthPenalty', 'earlyStopping', 'repetitionPenalty',
   'noRepeatNgramSize', 'doSample', 'temperature', 'topK', 'topP', 'seed', 'eosTokenId', 'onToken',
-  'signal', 'logitsProcessors', 'stoppingCriteria',
+  'signal', 'logitsProcessors', 'stoppingCriteria', 'historyPrefix',
 ]);
 
 function invalid(message: string): AppError {
@@ -124,6 +126,11 @@ export function resolveGenerationOptions(options: GenerationOptions = {}, vocabS
     throw invalid(`beam search needs a vocabulary of at least ${Math.max(2, 1 + eosTokenIds.length)} tokens`);
   }
 
+  const historyPrefix = options.historyPrefix ?? [];
+  if (!Array.isArray(historyPrefix) || historyPrefix.some((id) => typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)) {
+    throw invalid('historyPrefix must be a list of token ids (integers ≥ 0)');
+  }
+
   if (options.onToken !== undefined && typeof options.onToken !== 'function') throw invalid('onToken must be a function');
   const signal = options.signal;
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
@@ -140,7 +147,7 @@ export function resolveGenerationOptions(options: GenerationOptions = {}, vocabS
 
   return {
     maxNewTokens, minNewTokens, numBeams, lengthPenalty, earlyStopping, repetitionPenalty, noRepeatNgramSize,
-    doSample, temperature, topK, topP, seed, eosTokenIds, onToken: options.onToken, signal,
+    doSample, temperature, topK, topP, seed, eosTokenIds, historyPrefix, onToken: options.onToken, signal,
     logitsProcessors, stoppingCriteria,
   };
 }

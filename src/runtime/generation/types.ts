@@ -70,6 +70,12 @@ export interface GenerationOptions {
   onToken?: (id: number) => void;
   /** Checked before each decoding step; an abort rejects with AppError code 'cancelled'. */
   signal?: AbortSignal;
+  /**
+   * Tokens the repetition penalty and no-repeat-ngram see before the generated ones, as HF's do when
+   * its `input_ids` start with them: the decoder start token of an encoder-decoder model (T5). Not
+   * counted as generated (min/max new tokens, returned ids). Default none (BLIP-2 OPT).
+   */
+  historyPrefix?: readonly number[];
   /** Extra processors, run after the built-in ones and before the sampling warpers (HF merge order). */
   logitsProcessors?: readonly LogitsProcessor[];
   /** Extra stopping criteria, combined with max-new-tokens and eos (a row stops when any says so). */

@@ -1,0 +1,40 @@
+// BLIP-2's OPT (decoder-only): one decoder graph over [queries; BOS prompt], KV cache in ORT tensors
+// (opt-stepper.ts), the GPT-2 byte-level BPE tokenizer, the demo's "Question: … Answer:" wording.
+import type { ModelManifest } from '../../shared/model-manifest.ts';
+import type { SessionSettings } from '../session.ts';
+import { decodeGenerated, loadOptTokenizer } from '../tokenizer.ts';
+import { CacheReorder } from './cache-reorder.ts';
+import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
+import { OptDecoderStepper } from './opt-stepper.ts';
+import { chatPrompt, questionPrompt } from './prompts.ts';
+
+export const optFamily: LanguageModelFamily = {
+  graphs: ['decoder'],
+  async load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel> {
+    const tokenizer = await loadOptTokenizer(dir);
+    const [decoder] = await openGraphs(dir, manifest, ['decoder'], settings);
+    const reorder = await CacheReorder.create(decoder.inputNames.filter((n) => n.startsWith('past_key_values.')), settings);
+    const lang = manifest.shapes.language!;
+    const queries = manifest.shapes.queries;
+    const missing = noTokenizer(dir);
+    return {
+      type: 'opt',
+      tokenizer,
+      tokenizerMissing: missing,
+      prompts: { question: questionPrompt, chat: chatPrompt },
+      historyPrefix: [],
+      promptIds(text) {
+        // HF's processor starts the prompt with BOS; no prompt is BOS alone.
+        if (!text) return [manifest.tokens.bos];
+        if (!tokenizer) throw missing;
+        return tokenizer.encode(text);
+      },
+      stepper(prefix, promptIds) {
+        checkPrompt(promptIds, lang, queries, 'OPT decoder');
+        return new OptDecoderStepper(decoder, reorder, lang, prefix, promptIds);
+      },
+      decode: (ids) => (tokenizer ? decodeGenerated(tokenizer, ids) : ''),
+      dispose: async () => { await Promise.all([decoder.release(), reorder.release()]); },
+    };
+  },
+};

@@ -1,0 +1,53 @@
+// BLIP-2's Flan-T5 (encoder-decoder): encoder and decoder graphs (t5-stepper.ts), T5's SentencePiece
+// tokenizer from tokenizer.json, LAVIS's "Question: … Short answer:" wording for VQA. The prompt is
+// the encoder's input, ending with </s> as T5's tokenizer writes it; the answer is a fresh sequence
+// from the decoder start token (never a continuation of the prompt, unlike OPT).
+import { type AppError, errorCode } from '../../shared/errors.ts';
+import type { ModelManifest } from '../../shared/model-manifest.ts';
+import type { SessionSettings } from '../session.ts';
+import { type TextTokenizer, decodeGenerated, loadT5Tokenizer } from '../tokenizer.ts';
+import { CacheReorder } from './cache-reorder.ts';
+import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
+import { chatPrompt, shortAnswerPrompt } from './prompts.ts';
+import { type T5Sizes, T5Stepper } from './t5-stepper.ts';
+
+export const t5Family: LanguageModelFamily = {
+  graphs: ['encoder', 'decoder'],
+  async load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel> {
+    const tokenizer = await loadT5Tokenizer(dir).catch((err) => {
+      if (errorCode(err) === 'tokenizer_missing') return err as AppError; // spiece.model only: token ids still work
+      throw err;
+    });
+    const [encoder, decoder] = await openGraphs(dir, manifest, ['encoder', 'decoder'], settings);
+    const names = (prefix: string) => decoder.inputNames.filter((n) => n.startsWith(prefix));
+    const [reorderPast, reorderCross] = await Promise.all([
+      CacheReorder.create(names('past_key_values.'), settings),
+      CacheReorder.create(names('cross_key_values.'), settings),
+    ]);
+    const lang = manifest.shapes.language! as T5Sizes;
+    const queries = manifest.shapes.queries;
+    const decoderStart = manifest.tokens.decoderStart ?? manifest.tokens.pad;
+    const tok: TextTokenizer | null = tokenizer instanceof Error ? null : tokenizer;
+    const missing = tokenizer instanceof Error ? tokenizer : noTokenizer(dir);
+    return {
+      type: 't5',
+      tokenizer: tok,
+      tokenizerMissing: missing,
+      prompts: { question: shortAnswerPrompt, chat: chatPrompt },
+      // HF's decoder input_ids start with the start token; its processors see it.
+      historyPrefix: [decoderStart],
+      promptIds(text) {
+        // T5's tokenizer ends every text with </s>; no prompt is </s> alone (HF's BLIP-2 default).
+        if (!text) return [manifest.tokens.eos[0]];
+        if (!tok) throw missing;
+        return tok.encode(text);
+      },
+      stepper(prefix, promptIds) {
+        checkPrompt(promptIds, lang, queries, 'T5 encoder');
+        return new T5Stepper({ encoder, decoder, reorderPast, reorderCross }, lang, prefix, promptIds, decoderStart);
+      },
+      decode: (ids) => (tok ? decodeGenerated(tok, ids) : ''),
+      dispose: async () => { await Promise.all([encoder.release(), decoder.release(), reorderPast.release(), reorderCross.release()]); },
+    };
+  },
+};
