@@ -92,9 +92,9 @@ export class HubClient {
    * GET resolve/<commit>/<path> from byte `start` (Range). Follows the Hub's redirect to its file
    * store; the body starts exactly at `start` (a server ignoring Range is detected and skipped).
    */
-  async open(repo: string, commit: string, path: string, start: number, signal?: AbortSignal): Promise<{ body: ReadableStream<Uint8Array>; start: number }> {
+  async open(repo: string, commit: string, path: string, start: number, signal?: AbortSignal, end?: number): Promise<{ body: ReadableStream<Uint8Array>; start: number }> {
     const url = `${this.endpoint}/${repo}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    const headers: Record<string, string> = start > 0 ? { Range: `bytes=${start}-` } : {};
+    const headers: Record<string, string> = end !== undefined ? { Range: `bytes=${start}-${end - 1}` } : start > 0 ? { Range: `bytes=${start}-` } : {};
     const res = await this.withRetry(`${repo}/${path}`, async () => {
       const r = await this.fetcher(signal)(url, { headers: { ...this.auth(), ...headers }, signal });
       if (r.ok) return r;
@@ -103,7 +103,7 @@ export class HubClient {
     }, signal);
     if (!res.body) throw new AppError('network_error', `empty answer for ${path} from ${this.endpoint}`);
     if (start > 0 && res.status === 200) return { body: skipBytes(res.body, start), start };
-    if (start > 0 && res.status !== 206) throw new AppError('network_error', `unexpected status ${res.status} for a range request of ${path}`);
+    if ((start > 0 || end !== undefined) && res.status !== 206 && res.status !== 200) throw new AppError('network_error', `unexpected status ${res.status} for a range request of ${path}`);
     return { body: res.body, start };
   }
 
@@ -113,11 +113,11 @@ export class HubClient {
     return new Uint8Array(await new Response(body).arrayBuffer());
   }
 
-  /** Bytes [start, end) of a file (safetensors headers before the stream). */
+  /** Bytes [start, end) of a file (safetensors headers before the stream), asked for as exactly that range. */
   async readRange(repo: string, commit: string, path: string, start: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
     const out = new Uint8Array(end - start);
     let got = 0;
-    const { body } = await this.open(repo, commit, path, start, signal);
+    const { body } = await this.open(repo, commit, path, start, signal, end);
     const reader = body.getReader();
     try {
       while (got < out.length) {

@@ -1,20 +1,6 @@
 // Rate and ETA of a transfer over a sliding window, and throttled progress events.
 
-export type PullStage = 'resolving' | 'headers' | 'downloading' | 'finishing' | 'verifying' | 'done';
-
-export interface PullProgress {
-  stage: PullStage;
-  repo: string;
-  /** The file being fetched. */
-  file?: string;
-  bytesDone: number;
-  bytesTotal: number;
-  /** Bytes per second over the last few seconds. */
-  rate: number;
-  etaSeconds: number | null;
-  /** True when this run carried on from an interrupted one. */
-  resumed?: boolean;
-}
+export type { PullProgress, PullStage } from '../shared/app-types.ts';
 
 export class RateMeter {
   private readonly samples: Array<{ t: number; bytes: number }> = [];

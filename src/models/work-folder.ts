@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.ts';
+import { isAlive } from '../builder/convert.ts';
 import type { HubClient, HubFile, RepoSnapshot } from '../hub/hub-client.ts';
 
 const IDENTITY = 'pull.json';
@@ -86,13 +87,4 @@ function readText(path: string): string | undefined {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -252,23 +252,28 @@ export interface DownloadPlan {
   ramBytes: number;
 }
 
-/** A progress event of a download (`pullModels`), keyed by its requestId. */
-export interface PullProgressEvent {
-  requestId: string;
-  /** Which of the request's models this is (0-based) and how many there are. */
-  index: number;
-  count: number;
-  role: ModelRole;
-  repo: string;
+/** Where a pull (src/models/pull.ts) is: stage, bytes, rate and ETA. */
+export interface PullProgress {
   stage: PullStage;
+  repo: string;
+  /** The file being fetched. */
   file?: string;
   bytesDone: number;
   bytesTotal: number;
   /** Bytes per second over the last few seconds. */
   rate: number;
   etaSeconds: number | null;
-  /** This run carried on from an interrupted one (known once the model is done). */
+  /** This run carried on from an interrupted one. */
   resumed?: boolean;
+}
+
+/** A progress event of a download (`pullModels`), keyed by its requestId. */
+export interface PullProgressEvent extends PullProgress {
+  requestId: string;
+  /** Which of the request's models this is (0-based) and how many there are. */
+  index: number;
+  count: number;
+  role: ModelRole;
   /** The last event of this model: how it ended. */
   outcome?: 'done' | 'cancelled' | 'failed';
   error?: ErrorData;

@@ -59,7 +59,12 @@ export function quantizeBlocks(w: Float32Array, n: number, k: number, cfg: Block
       if (symmetric) {
         // MLAS convention: the value of largest magnitude maps to −2^(bits−1) exactly.
         let amax = 0;
-        for (let i = start; i < end; i++) if (Math.abs(w[row + i]) > Math.abs(amax)) amax = w[row + i];
+        let aabs = 0;
+        for (let i = start; i < end; i++) {
+          const v = w[row + i];
+          const a = v < 0 ? -v : v;
+          if (a > aabs) { aabs = a; amax = v; }
+        }
         scale = amax / -mid;
         zp = mid;
       } else {
@@ -76,7 +81,10 @@ export function quantizeBlocks(w: Float32Array, n: number, k: number, cfg: Block
       scale = Math.fround(scale);
       const inv = scale === 0 ? 0 : 1 / scale;
       q.fill(zp);
-      for (let i = start; i < end; i++) q[i - start] = clamp(Math.round(w[row + i] * inv) + zp, 0, qmax);
+      for (let i = start; i < end; i++) {
+        const v = Math.round(w[row + i] * inv) + zp;
+        q[i - start] = v < 0 ? 0 : v > qmax ? qmax : v;
+      }
       scales[r * blocks + b] = scale;
       const out = (r * blocks + b) * blobBytes;
       if (bits === 8) data.set(q, out);
