@@ -15,7 +15,11 @@ let dir: string;
 before(async () => (dir = await makeTempDir()));
 after(() => rm(dir, { recursive: true, force: true }));
 
-const BOUNDS = { int8: { cosine: 0.9995, top1: 1.0 }, int4: { cosine: 0.98, top1: 0 } } as const;
+// Measured on the fixture (8 image × prompt pairs): int8 cosine ≥ 0.99988, top-1 8/8, top-5 overlap 0.95;
+// int4 cosine ≥ 0.9885, top-1 1/8, top-5 overlap 0.725. This tiny random model's top logits are within
+// a few hundredths of each other, so int4's top-1 says little here; its top-5 overlap does (an unrelated
+// top-5 out of 50,272 entries would overlap ~0).
+const BOUNDS = { int8: { cosine: 0.9995, top1: 1.0, top5: 0.9 }, int4: { cosine: 0.98, top1: 0.125, top5: 0.6 } } as const;
 
 for (const quant of ['int8', 'int4'] as const) {
   describe(`${quant} accuracy against HF float32`, () => {
@@ -29,18 +33,22 @@ for (const quant of ['int8', 'int4'] as const) {
       let agree = 0;
       let total = 0;
       let worst = 1;
+      let top5 = 0;
       for (const c of golden.cases) {
         const enc = await model.encodePixels(readF32(`pixel_values/${c.image.replace(/\.[a-z]+$/, '')}.pixel_values.f32.bin`));
         for (const p of golden.prompts) {
           const r = compareLogits(readF32(c.prompts[p.name].first_step_logits.file), await model.firstStepLogits(enc, p.input_ids));
           worst = Math.min(worst, r.cosine);
           agree += r.top1Agrees ? 1 : 0;
+          top5 += r.top5Overlap;
           total++;
         }
       }
       await model.dispose();
+      process.stderr.write(`${quant}: worst cosine ${worst}, top-1 ${agree}/${total}, mean top-5 overlap ${top5 / total}\n`);
       assert.ok(worst >= BOUNDS[quant].cosine, `worst cosine ${worst}`);
       assert.ok(agree / total >= BOUNDS[quant].top1, `top-1 agreement ${agree}/${total}`);
+      assert.ok(top5 / total >= BOUNDS[quant].top5, `mean top-5 overlap ${top5 / total}`);
     });
   });
 }
