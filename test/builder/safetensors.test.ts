@@ -5,7 +5,10 @@ import { copyFile, mkdir, open, readFile, rm, truncate, writeFile } from 'node:f
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Checkpoint, SafetensorsFile, f16ToF32, readJsonFile } from '../../src/builder/safetensors.ts';
-import { fixturePath, makeTempDir } from '../helpers/fixtures.ts';
+import { fixturePath, makeTempDir, readJson } from '../helpers/fixtures.ts';
+
+/** The fixture's own sizes, as its full config states them. */
+const OPT_CFG = readJson('opt/config.full.json');
 import { encodeRaw, encodeSafetensors, f32ToBf16, f32ToF16, toF16, writeSafetensors } from '../helpers/safetensors-writer.ts';
 
 const FIXTURE = fixturePath('opt/model.safetensors');
@@ -39,7 +42,7 @@ describe('SafetensorsFile on the fixture', () => {
       assert.equal(f.names().length, 113);
       assert.deepEqual(f.info('vision_model.embeddings.class_embedding'), { dtype: 'F32', shape: [1, 1, 48], byteLength: 192 });
       assert.deepEqual(f.info('language_model.model.decoder.embed_tokens.weight').shape, [50272, 48]);
-      assert.deepEqual(f.info('query_tokens').shape, [1, 8, 32]);
+      assert.deepEqual(f.info('query_tokens').shape, [1, OPT_CFG.num_query_tokens, OPT_CFG.qformer_config.hidden_size]);
       assert.deepEqual(f.metadata, { format: 'pt' });
       for (const name of ['vision_model.embeddings.class_embedding', 'language_model.model.decoder.embed_tokens.weight']) {
         const v = f.readFloat32(name);
@@ -172,7 +175,7 @@ describe('Checkpoint', () => {
     const ck = await Checkpoint.open(fixturePath('opt'));
     try {
       assert.equal(ck.names().length, 113);
-      assert.deepEqual(ck.require('query_tokens').shape, [1, 8, 32]);
+      assert.deepEqual(ck.require('query_tokens').shape, [1, OPT_CFG.num_query_tokens, OPT_CFG.qformer_config.hidden_size]);
       const name = 'language_model.model.decoder.layers.7.fc9.weight';
       for (const call of [() => ck.require(name), () => ck.readFloat32(name), () => ck.info(name)]) {
         assert.throws(call, (e: any) => e.code === 'tensor_missing' && e.message.includes(name) && e.message.includes(fixturePath('opt')));

@@ -8,7 +8,7 @@ import { relativePositionBucket } from '../../src/builder/blip2/t5-layers.ts';
 import { t5Spec } from '../../src/builder/blip2/t5-spec.ts';
 import { parseConfig } from '../../src/builder/blip2/spec.ts';
 import type { TensorShapes } from '../../src/builder/onnx/layers.ts';
-import { fixturePath } from '../helpers/fixtures.ts';
+import { fixturePath, readJson } from '../helpers/fixtures.ts';
 import { bucket } from '../helpers/t5-reference.ts';
 
 function fixtureShapes(edit?: (shapes: Map<string, number[]>) => void): TensorShapes {
@@ -41,7 +41,9 @@ describe('T5 spec', () => {
     const s = specWith({});
     assert.deepEqual(
       { hidden: s.hidden, heads: s.heads, headDim: s.headDim, innerDim: s.innerDim, layers: s.layers, encoderLayers: s.encoderLayers, ffn: s.ffn, vocabRows: s.vocabRows },
-      { hidden: 32, heads: 4, headDim: 8, innerDim: 32, layers: 2, encoderLayers: 2, ffn: 64, vocabRows: 32128 },
+      (({ d_model, num_heads, d_kv, num_layers, num_decoder_layers, d_ff, vocab_size }) => ({
+        hidden: d_model, heads: num_heads, headDim: d_kv, innerDim: num_heads * d_kv, layers: num_decoder_layers, encoderLayers: num_layers, ffn: d_ff, vocabRows: vocab_size,
+      }))(readJson('flan_t5/config.full.json').text_config),
     );
     assert.deepEqual([s.act, s.gated, s.tiedHead, s.buckets, s.maxDistance, s.eps, s.decoderStart, s.eos, s.pad], ['gelu_new', true, false, 32, 128, 1e-6, 0, [1], 0]);
   });

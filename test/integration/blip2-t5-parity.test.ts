@@ -36,7 +36,9 @@ describe('Flan-T5 model folder', () => {
     assert.deepEqual(Object.keys(m.graphs).sort(), ['decoder', 'encoder', 'qformer', 'vision']);
     const l = m.shapes.language as Record<string, unknown>;
     assert.equal(l.type, 't5');
-    assert.deepEqual([l.hidden, l.heads, l.headDim, l.layers, l.encoderLayers, l.ffn, l.vocabRows], [32, 4, 8, 2, 2, 64, 32128]);
+    // Every size as the fixture's full config states it (the converter itself reads them from tensor shapes).
+    const t = readJson('flan_t5/config.full.json').text_config;
+    assert.deepEqual([l.hidden, l.heads, l.headDim, l.layers, l.encoderLayers, l.ffn, l.vocabRows], [t.d_model, t.num_heads, t.d_kv, t.num_decoder_layers, t.num_layers, t.d_ff, t.vocab_size]);
     assert.deepEqual([l.act, l.gated, l.tiedHead, l.buckets, l.maxDistance], ['gelu_new', true, false, 32, 128]);
     assert.deepEqual(m.tokens, { bos: 0, eos: [1], pad: 0, decoderStart: 0 });
     assert.equal(model.language.type, 't5');
