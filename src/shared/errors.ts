@@ -61,7 +61,12 @@ export function toErrorData(err: unknown): ErrorData {
   if (err instanceof AppError) return err.toData();
   const code = errorCode(err);
   const message = err instanceof Error ? err.message : String(err);
-  return { code: code && isKnownCode(code) ? code : 'inference_failed', message };
+  if (code && isKnownCode(code)) return { code, message };
+  // Errors from libraries and the OS keep a code that says what failed, not 'inference_failed'.
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return { code: 'disk_full', message };
+  if (code?.startsWith('SQLITE_')) return { code: 'io_error', message: `catalog: ${message}` };
+  if (code && /^E[A-Z]+$/.test(code)) return { code: 'io_error', message };
+  return { code: 'inference_failed', message };
 }
 
 const KNOWN: ReadonlySet<string> = new Set<string>(ERROR_CODES);

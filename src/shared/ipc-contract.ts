@@ -209,10 +209,13 @@ export interface EventMap {
 export const APP_COMMANDS = ['open-settings', 'open-queue', 'focus-search'] as const;
 export type AppCommand = (typeof APP_COMMANDS)[number];
 export type EventName = keyof EventMap;
-export const EVENTS: readonly EventName[] = [
+export const EVENTS = [
   'library:changed', 'queue:status', 'worker:status', 'models:status', 'stream:token', 'convert:progress', 'pull:progress',
   'problem', 'app:command',
-];
+] as const satisfies readonly EventName[];
+// A compile error here when an event of the map is missing from EVENTS (satisfies checks the other way).
+const eventsComplete: EventName extends (typeof EVENTS)[number] ? true : never = true;
+void eventsComplete;
 export const ipcEvent = (e: EventName): string => `pa-event:${e}`;
 
 /** Photo and thumbnail URLs: a catalog id, never a path. Main serves them (custom protocol). */
