@@ -59,7 +59,7 @@ export function errorCode(err: unknown): ErrorCode | undefined {
 
 export function toErrorData(err: unknown): ErrorData {
   if (err instanceof AppError) return err.toData();
-  const code = errorCode(err);
+  const code: string | undefined = errorCode(err);
   const message = err instanceof Error ? err.message : String(err);
   if (code && isKnownCode(code)) return { code, message };
   // Errors from libraries and the OS keep a code that says what failed, not 'inference_failed'.

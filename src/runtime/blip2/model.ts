@@ -6,7 +6,7 @@ import type { ModelManifest } from '../../shared/model-manifest.ts';
 import { generate } from '../generation/generate.ts';
 import type { GenerationOptions } from '../generation/types.ts';
 import { loadPixelValues } from '../image/preprocess.ts';
-import { readManifest } from '../model-folder.ts';
+import { ensureVerified, readManifest } from '../model-folder.ts';
 import { type SessionSettings, floatTensor, type ort, run } from '../session.ts';
 import type { TextTokenizer } from '../tokenizer.ts';
 import { type LanguageModel, openGraphs } from './language-model.ts';
@@ -43,6 +43,7 @@ export class Blip2Model {
 
   static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Model> {
     const manifest = await readManifest(dir);
+    await ensureVerified(dir, manifest);
     const family = languageModelFamily(manifest, dir);
     const [vision, qformer] = await openGraphs(dir, manifest, ['vision', 'qformer'], settings);
     try {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { AppError } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import { loadPixelValues } from '../image/preprocess.ts';
-import { readManifest } from '../model-folder.ts';
+import { ensureVerified, readManifest } from '../model-folder.ts';
 import { type SessionSettings, createSession, floatTensor, int64Tensor, type ort, run } from '../session.ts';
 
 const GRAPHS = ['vision', 'image-embeds', 'text-embeds', 'itm'] as const;
@@ -55,6 +55,7 @@ export class Blip2Retrieval {
 
   static async load(dir: string, settings: SessionSettings = {}, opts: RetrievalLoadOptions = {}): Promise<Blip2Retrieval> {
     const manifest = await readManifest(dir);
+    await ensureVerified(dir, manifest);
     if (manifest.kind !== 'blip2-itm' || !manifest.shapes.retrieval) {
       throw new AppError('model_invalid', `this is a "${manifest.kind}" model folder, not a retrieval model (blip2-itm)`, { file: dir });
     }
