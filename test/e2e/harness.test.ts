@@ -176,7 +176,11 @@ describe('e2e harness with the tiny model (real worker)', { timeout: 180_000 }, 
       return t.length && t.at(-1) === (answer.ok ? answer.data.text : null) ? t : undefined;
     });
     assert.ok(tokens.length >= 1);
-    const kinds = await app.page.evaluate(() => (window as unknown as PageWindow).__events.map(([e]) => e));
-    assert.ok(kinds.includes('queue:status'));
+    // The queue may have finished before the page subscribed: pausing it is a queue:status event now.
+    await app.page.evaluate(() => (window as unknown as PageWindow).photoAssistant.pauseQueue());
+    await pollPage(app, 'a queue:status event', async () => {
+      const kinds = await app.page.evaluate(() => (window as unknown as PageWindow).__events.map(([e]) => e));
+      return kinds.includes('queue:status') || undefined;
+    });
   });
 });
