@@ -12,6 +12,7 @@ import { existsSync, openSync, closeSync, writeSync, ftruncateSync } from 'node:
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSHA256, type IHasher } from 'hash-wasm';
+import type { PullPlan } from '../shared/app-types.ts';
 import { AppError } from '../shared/errors.ts';
 import { MANIFEST_FILE, type ModelManifest } from '../shared/model-manifest.ts';
 import { readManifest } from '../runtime/model-folder.ts';
@@ -49,17 +50,8 @@ export interface PullResult {
   alreadyPresent: boolean;
 }
 
-/** What a pull will cost, before it starts: shown by the app and by `models pull --dry-run`. */
-export interface PullPlan {
-  repo: string;
-  commit: string;
-  name: string;
-  preconverted: boolean;
-  downloadBytes: number;
-  diskBytes: number;
-  ramBytes: number;
-  freeBytes: number;
-}
+/** What a pull will cost, before it starts (shown by the app and by `models pull --dry-run`). */
+export type { PullPlan };
 
 export async function planPull(ref: string, opts: PullOptions): Promise<PullPlan> {
   const { repo } = resolveModelRef(ref);

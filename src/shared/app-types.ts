@@ -227,10 +227,8 @@ export interface ModelsView {
   activeDownload: { requestId: string; refs: string[] } | null;
 }
 
-/** What one model's download will cost, read from the Hub when the user asks. */
-export interface PullPlanView {
-  ref: string;
-  role: ModelRole;
+/** What a pull (src/models/pull.ts) will cost, read from the Hub before it starts. */
+export interface PullPlan {
   repo: string;
   commit: string;
   /** The folder it will get in the models folder. */
@@ -240,6 +238,14 @@ export interface PullPlanView {
   downloadBytes: number;
   diskBytes: number;
   ramBytes: number;
+  /** Free space in the models folder. */
+  freeBytes: number;
+}
+
+/** What one model's download will cost, read from the Hub when the user asks. */
+export interface PullPlanView extends Omit<PullPlan, 'freeBytes'> {
+  ref: string;
+  role: ModelRole;
 }
 
 export interface DownloadPlan {
