@@ -34,7 +34,11 @@ export async function convertCheckpoint(checkpointDir: string, outDir: string, o
   await removeStalePartials(out);
   const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now()}`);
   const onSignal = () => {
-    rmSync(tmp, { recursive: true, force: true });
+    // An async write of the finishing steps may land in the folder while it is being removed
+    // (ENOTEMPTY): retry, and exit whatever happens.
+    try {
+      rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    } catch { /* the next conversion into this folder removes what is left (removeStalePartials) */ }
     process.exit(130);
   };
   if (opts.handleSignals) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
