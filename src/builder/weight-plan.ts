@@ -1,7 +1,7 @@
 // The weights every graph of a conversion will ask for, learned by building the graphs once from
 // the checkpoint's headers alone (no weight is read): for each HF tensor, which graph parts use it
 // through which recipe. A streamed conversion then transforms each tensor as it arrives.
-import type { GraphBuilder } from './onnx/graph-builder.ts';
+import type { GraphBuilder } from '../onnx/graph-builder.ts';
 import type { TensorShapes } from './onnx/layers.ts';
 import { outputBytes, type Recipe, type WeightOutput, type Weights } from './onnx/weights.ts';
 

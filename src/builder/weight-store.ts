@@ -5,7 +5,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError } from '../shared/errors.ts';
-import { type DataType, type GraphBuilder, INLINE_LIMIT } from './onnx/graph-builder.ts';
+import { type DataType, type GraphBuilder, INLINE_LIMIT } from '../onnx/graph-builder.ts';
 import type { TensorShapes } from './onnx/layers.ts';
 import type { Recipe, Weights } from './onnx/weights.ts';
 

@@ -3,6 +3,7 @@
 // Kinds: 'blip2-opt' (captioning / VQA with OPT), 'blip2-t5' (the same with Flan-T5, an
 // encoder-decoder) and 'blip2-itm' (image-text retrieval).
 import { z } from 'zod';
+import { PreprocessSchema } from './preprocess-config.ts';
 
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'photo-assistant-model';
@@ -55,11 +56,7 @@ export const ManifestSchema = z.object({
   }),
   /** decoderStart: encoder-decoder language models ('blip2-t5') only. */
   tokens: z.object({ bos: z.number().int(), eos: z.array(z.number().int()).min(1), pad: z.number().int(), decoderStart: z.number().int().optional() }),
-  preprocess: z.object({
-    width: z.number().int(), height: z.number().int(),
-    mean: z.tuple([z.number(), z.number(), z.number()]), std: z.tuple([z.number(), z.number(), z.number()]),
-    rescaleFactor: z.number(), doResize: z.boolean(), doRescale: z.boolean(), doNormalize: z.boolean(),
-  }),
+  preprocess: PreprocessSchema,
   generation: z.record(z.string(), z.union([z.number(), z.boolean(), z.array(z.number())])),
   /** 'blip2-opt': vision, qformer, decoder. 'blip2-t5': vision, qformer, encoder, decoder.
    *  'blip2-itm': vision, image-embeds, text-embeds, itm. */

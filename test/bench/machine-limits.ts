@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ExternalDataWriter } from '../../src/builder/onnx/external-data.ts';
-import { GraphBuilder } from '../../src/builder/onnx/graph-builder.ts';
+import { ExternalDataWriter } from '../../src/onnx/external-data.ts';
+import { GraphBuilder } from '../../src/onnx/graph-builder.ts';
 import { FLOAT } from '../../src/builder/onnx/layers.ts';
 
 export interface MachineLimits { bandwidthGBs: number; gemmGflops: number }

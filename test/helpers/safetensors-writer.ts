@@ -2,7 +2,7 @@
 // (header padded with spaces to 8-byte alignment, tensors packed in insertion order). It trusts
 // its input on purpose: tests use it to build files whose dtype or shape lie about the data.
 import { writeFile } from 'node:fs/promises';
-import { f32ToF16, toF16 } from '../../src/builder/onnx/float16.ts';
+import { f32ToF16, toF16 } from '../../src/onnx/float16.ts';
 export { f32ToF16, toF16 };
 
 export interface TensorSpec {

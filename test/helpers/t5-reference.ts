@@ -2,7 +2,7 @@
 // from our builder), to check converted graphs of shapes the HF fixture does not cover. Weights
 // come through a `WeightView` so a quantized model is checked against the weights it really holds.
 import { f16ToF32 } from '../../src/builder/safetensors.ts';
-import { toF16 } from '../../src/builder/onnx/float16.ts';
+import { toF16 } from '../../src/onnx/float16.ts';
 import { type BlockQuantConfig, dequantizeBlocks, quantizeBlocks } from '../../src/builder/onnx/quantize.ts';
 import type { Tensors } from './t5-checkpoint.ts';
 

@@ -8,13 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { resizeBicubicPil, type RgbImage } from '../../src/runtime/image/pil-resize.ts';
-import {
-  DEFAULT_BLIP2_PREPROCESS,
-  decodeImage,
-  loadPixelValues,
-  pixelValuesFromRgb,
-  preprocessConfigFromHf,
-} from '../../src/runtime/image/preprocess.ts';
+import { decodeImage, loadPixelValues, pixelValuesFromRgb } from '../../src/runtime/image/preprocess.ts';
+import { DEFAULT_BLIP2_PREPROCESS, preprocessConfigFromHf } from '../../src/shared/preprocess-config.ts';
 
 const FIX = '/work/shared/fixtures/hf-blip2';
 const PHOTOS = '/work/shared/photos';

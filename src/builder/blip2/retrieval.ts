@@ -6,7 +6,7 @@
 // norm of their own: the Q-Former `layernorm` normalizes the whole sequence. Padding is an additive
 // (1 - mask) * -10000 bias; the text positions use the `intermediate`/`output` feed-forward and
 // never cross-attend, the query positions use `intermediate_query`/`output_query`.
-import { DT } from '../onnx/graph-builder.ts';
+import { DT } from '../../onnx/graph-builder.ts';
 import type { Ctx } from '../onnx/layers.ts';
 import { FLOAT, INT64, add, expandToBatch, halfTable, layerNorm, linear, param } from '../onnx/layers.ts';
 import { bertAttention, bertFeedForward, buildQueryOutput } from './qformer.ts';

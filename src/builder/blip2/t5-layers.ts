@@ -1,6 +1,6 @@
 // Pieces shared by the T5 encoder and decoder graphs: relative position bias, attention without
 // score scaling, the (gated) feed-forward. Norms are RMS norms (layers.ts rmsNormResidual).
-import { DT } from '../onnx/graph-builder.ts';
+import { DT } from '../../onnx/graph-builder.ts';
 import type { Ctx } from '../onnx/layers.ts';
 import { dimOf, gelu, linear, multiHeadAttention, param } from '../onnx/layers.ts';
 import { T5, T5_ACTIVATIONS, type T5Spec } from './t5-spec.ts';

@@ -1,7 +1,7 @@
 // Small make_* helpers that emit common transformer subgraphs with stable node names.
 // Weights are asked for by their Hugging Face names through a recipe (weights.ts); Linear weights
 // ([out, in] in HF) are transposed once at conversion so every projection is a plain MatMul.
-import { DT, type GraphBuilder } from './graph-builder.ts';
+import { DT, type GraphBuilder } from '../../onnx/graph-builder.ts';
 import type { BlockQuantConfig } from './quantize.ts';
 import { asIs, blockQuantized, float16, transposed, type Weights } from './weights.ts';
 

@@ -4,8 +4,8 @@
 // conversion can plan every graph before any weight byte arrives, transform each tensor the moment it
 // streams past (in whatever order the checkpoint stores them), and build the graphs at the end from
 // the stored results (stream-convert.ts).
-import { DT, type DataType, type GraphBuilder } from './graph-builder.ts';
-import { toF16 } from './float16.ts';
+import { DT, type DataType, type GraphBuilder } from '../../onnx/graph-builder.ts';
+import { toF16 } from '../../onnx/float16.ts';
 import { type BlockQuantConfig, packedSizes, quantizeBlocks } from './quantize.ts';
 
 export interface WeightOutput {

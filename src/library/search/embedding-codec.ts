@@ -4,7 +4,7 @@
 // Measured accuracy cost on random unit vectors (see test/library/vector-search.test.ts): max abs error
 // of a dot product vs float32 ≈ 6e-5 for fp16 and ≈ 2e-3 for int8 (2,000 × 50 pairs) — far below the score gaps that
 // matter for ranking (BLIP-2 ITC similarities of related vs unrelated captions differ by ~0.1).
-import { toF16 } from '../../builder/onnx/float16.ts';
+import { toF16 } from '../../onnx/float16.ts';
 import { AppError } from '../../shared/errors.ts';
 
 export const EMBED_DIM = 256;

@@ -2,7 +2,7 @@
 // (reordering beams, or expanding the prompt's single row to every beam). Built in memory with the
 // builder's GraphBuilder (no weights, so nothing to convert) and run only on steps where rows change.
 //   past.{i}.{key,value} [B0,h,L,d] ─Gather(parents, axis 0)─▶ [B,h,L,d]
-import { DT, GraphBuilder } from '../../builder/onnx/graph-builder.ts';
+import { DT, GraphBuilder } from '../../onnx/graph-builder.ts';
 import { createSessionFromBytes, int64Tensor, type ort, run, type SessionSettings } from '../session.ts';
 
 export class CacheReorder {

@@ -3,7 +3,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import { AppError } from '../../shared/errors.ts';
+import { AppError } from '../shared/errors.ts';
 
 /** Offsets aligned to a page so ONNX Runtime may memory-map the weights. */
 const ALIGN = 4096;
