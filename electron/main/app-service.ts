@@ -85,10 +85,9 @@ export class AppService implements ServiceApi {
     this.inference = new InferenceService({ events: this.events, settings, transport: opts.transport, backoffMs: opts.restartBackoffMs, log });
     this.searcher = new SearchService({
       lib, inference: this.inference, events: this.events, onReady: () => this.queue.kick(),
-      onRetagged: (ids) => void this.rewriteXmp(ids),
     });
     this.queue = new QueueService({
-      lib, inference: this.inference, events: this.events, settings, metadata: () => this.metadata, analyzer: this.searcher, paused: opts.autoStart === false,
+      lib, inference: this.inference, events: this.events, settings, metadata: () => this.metadata, search: this.searcher, paused: opts.autoStart === false,
     });
     this.chat = new ChatService(this.inference, this.events, settings);
     this.folders = new FolderService({ lib, events: this.events, watcher: opts.watcher, onPhotosChanged: () => this.queue.kick() });

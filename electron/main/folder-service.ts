@@ -83,19 +83,7 @@ export class FolderService {
     run?.abort.abort();
     await run?.done;
     await this.watcher?.removeRoot(folder.path);
-    const catalog = this.o.lib.catalog;
-    const db = catalog.db;
-    catalog.transaction(() => {
-      const photoIds = db.prepare('SELECT DISTINCT photo_id FROM photo_files WHERE folder_id = ?').pluck().all(folderId) as number[];
-      db.prepare('DELETE FROM folders WHERE id = ?').run(folderId); // photo_files rows cascade
-      const orphan = db.prepare(`SELECT NOT EXISTS (SELECT 1 FROM photo_files WHERE photo_id = ? AND state <> 'missing')`).pluck();
-      for (const id of photoIds) {
-        if (!orphan.get(id)) continue;
-        db.prepare(`UPDATE photos SET state = 'missing' WHERE id = ?`).run(id);
-        // Waiting work for a photo that is gone would only inflate the queue.
-        db.prepare(`DELETE FROM jobs WHERE photo_id = ? AND state = 'pending'`).run(id);
-      }
-    });
+    this.o.lib.catalog.removeFolder(folderId);
     this.changed({ folders: true });
     return true;
   }

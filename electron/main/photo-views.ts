@@ -1,12 +1,11 @@
 // Catalog rows → the view types the renderer shows (PhotoSummary, PhotoDetail, FolderView, counts).
-// Read-only SQL over catalog.db; which photos match a filter and in what order is filters.ts's job
+// Which photos match a filter and in what order is photo-filters.ts's job
 // (browsePhotos), this module only dresses the ids it returns.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Catalog } from '../../src/library/catalog/catalog.ts';
-import { stmt } from '../../src/library/catalog/connection.ts';
 import type { Caption, Folder, Tag } from '../../src/library/catalog/types.ts';
-import { type SearchFilters, browsePhotos } from '../../src/library/search/filters.ts';
+import { type SearchFilters, browsePhotos } from '../../src/library/catalog/photo-filters.ts';
 import { readSidecar, sidecarPath } from '../../src/library/xmp/index.ts';
 import type {
   AppSettings, CaptionView, FolderView, PhotoDetail, PhotoPage, PhotoSummary, TagView,
@@ -17,7 +16,6 @@ import type { LibraryFilters, PhotoSort } from '../../src/shared/ipc-contract.ts
 /** Tags shown on a grid tile. */
 const TOP_TAGS = 5;
 
-interface JobStateRow { state: 'pending' | 'running' | 'done' | 'failed'; last_error_code: string | null; last_error: string | null }
 
 /** The contract's filters in the form filters.ts takes (an empty caption text means no filter). */
 export function toSearchFilters(f: LibraryFilters): SearchFilters {
@@ -32,11 +30,11 @@ export function listPhotoPage(catalog: Catalog, filters: LibraryFilters, sort: P
 
 /** Where the photo stands in the caption queue; a caption typed by the user counts as done. */
 function photoStatus(catalog: Catalog, photoId: number): Pick<PhotoSummary, 'status' | 'error'> {
-  const job = stmt<JobStateRow>(catalog.db, `SELECT state, last_error_code, last_error FROM jobs WHERE photo_id = ? AND kind = 'caption' ORDER BY id DESC LIMIT 1`).get(photoId);
+  const job = catalog.latestJob(photoId);
   if (catalog.currentCaption(photoId)) return { status: 'done' };
   if (!job) return { status: 'none' };
   if (job.state === 'failed') {
-    return { status: 'failed', error: { code: (job.last_error_code ?? 'inference_failed') as ErrorCode, message: job.last_error ?? '' } };
+    return { status: 'failed', error: { code: (job.lastError?.code ?? 'inference_failed') as ErrorCode, message: job.lastError?.message ?? '' } };
   }
   return { status: job.state };
 }
@@ -102,20 +100,9 @@ function captionView(c: Caption): CaptionView {
   return { id: c.id, text: c.text, provenance: c.provenance, modelId: c.modelId, prompt: c.prompt, createdAt: c.createdAt, isCurrent: c.isCurrent };
 }
 
-interface FolderCounts { photos: number; captioned: number; pending: number; failed: number }
 
 export function folderView(catalog: Catalog, folder: Folder, live: { scanning: boolean; watching: boolean }): FolderView {
-  const c = stmt<FolderCounts>(
-    catalog.db,
-    `WITH ph AS (SELECT DISTINCT f.photo_id AS id FROM photo_files f JOIN photos p ON p.id = f.photo_id
-                 WHERE f.folder_id = ? AND f.state <> 'missing' AND p.state = 'active')
-     SELECT
-       (SELECT count(*) FROM ph) AS photos,
-       (SELECT count(*) FROM ph WHERE EXISTS (SELECT 1 FROM captions c WHERE c.photo_id = ph.id AND c.is_current = 1)) AS captioned,
-       (SELECT count(*) FROM ph WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.photo_id = ph.id AND j.kind = 'caption' AND j.state IN ('pending', 'running'))) AS pending,
-       (SELECT count(*) FROM ph WHERE EXISTS (SELECT 1 FROM jobs j WHERE j.photo_id = ph.id AND j.kind = 'caption' AND j.state = 'failed')
-          AND NOT EXISTS (SELECT 1 FROM captions c WHERE c.photo_id = ph.id AND c.is_current = 1)) AS failed`,
-  ).get(folder.id)!;
+  const c = catalog.folderCounts(folder.id);
   return {
     id: folder.id, path: folder.path, status: folder.status, watching: live.watching && folder.status === 'online',
     photos: c.photos, captioned: c.captioned, pending: c.pending, failed: c.failed, lastScanAt: folder.lastScanAt, scanning: live.scanning,
@@ -124,13 +111,7 @@ export function folderView(catalog: Catalog, folder: Folder, live: { scanning: b
 
 /** Active photos, how many have a current caption, how many have a tag the user sees. */
 export function libraryCounts(catalog: Catalog): { photos: number; captioned: number; tagged: number } {
-  return stmt<{ photos: number; captioned: number; tagged: number }>(
-    catalog.db,
-    `SELECT count(*) AS photos,
-       coalesce(sum(EXISTS (SELECT 1 FROM captions c WHERE c.photo_id = p.id AND c.is_current = 1)), 0) AS captioned,
-       coalesce(sum(EXISTS (SELECT 1 FROM tags t WHERE t.photo_id = p.id AND t.state <> 'rejected')), 0) AS tagged
-     FROM photos p WHERE p.state = 'active'`,
-  ).get()!;
+  return catalog.libraryCounts();
 }
 
 /** The first present copy of a photo, or an error naming why there is none. */

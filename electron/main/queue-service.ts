@@ -1,19 +1,16 @@
-// Works the caption queue in the app: claim a job, caption the photo in the worker, commit the
-// caption and finish the job in one transaction (the queue's guarantee: nothing captioned twice),
-// then write the XMP sidecar. Adds what the CLI's CaptionRunner does not need: pause/resume, the
-// photo being worked on, photos per minute and an ETA, and the recent failures with their files.
-//   runs while: not paused, autoCaption on, a model ready, the worker not given up.
-// When no photo waits for a caption and the search model is loaded, it computes the missing search
-// embeddings and tag suggestions ('analyze'), photo by photo, the same way.
+// The app's driver of the photo indexer (src/library/indexer): one photo at a time through the same
+// pipeline as the CLI's `index` (caption jobs, then the search-vector backfill), plus what only the
+// app needs: pause/resume, the photo being worked on, photos per minute and an ETA, and the recent
+// failures with their files.
+//   runs while: not paused, autoCaption on, a caption or search model ready, the worker not given up.
 // Pausing cancels the photo in progress; its job goes back to the queue without using an attempt.
 import type { Library } from '../../src/library/library.ts';
 import type { MetadataSync } from '../../src/library/metadata-sync.ts';
 import type { CaptionOptions } from '../../src/jobs/protocol.ts';
+import { type IndexStep, PhotoIndexer, type SearchSetup } from '../../src/library/indexer/photo-indexer.ts';
 import type { AppSettings, QueueError, QueueStatus } from '../../src/shared/app-types.ts';
-import { type ErrorData, errorCode, toErrorData } from '../../src/shared/errors.ts';
 import type { EventHub } from './event-hub.ts';
 import type { InferenceService } from './inference-service.ts';
-import type { Analyzer } from './search-service.ts';
 
 /** Failures kept for the UI, newest first. */
 const RECENT_ERRORS = 20;
@@ -26,8 +23,8 @@ export interface QueueServiceOptions {
   events: EventHub;
   settings: () => AppSettings;
   metadata: () => MetadataSync;
-  /** Search's per-photo analysis, run when no photo waits for a caption. */
-  analyzer?: Analyzer;
+  /** Search and tags once the retrieval model is ready (SearchService): the indexer's backfill. */
+  search?: { setup(): SearchSetup | undefined };
   /** Start paused (autoStart: false). */
   paused?: boolean;
 }
@@ -46,9 +43,24 @@ export class QueueService {
   private readonly durations: number[] = [];
   private recentErrors: QueueError[] = [];
   private closed = false;
+  private readonly indexer: PhotoIndexer;
 
   constructor(private readonly o: QueueServiceOptions) {
     this.paused = o.paused ?? false;
+    this.indexer = new PhotoIndexer({
+      catalog: o.lib.catalog,
+      inference: () => o.inference.host,
+      caption: () => {
+        if (!o.inference.captionReady()) return undefined;
+        const { modelId, convertedAt } = o.inference.requireCaption();
+        return { modelId, convertedAt, options: captionOptionsOf(o.settings()) };
+      },
+      search: () => o.search?.setup(),
+      writeSidecar: (photoId) => o.metadata().write(photoId),
+      workerId: this.workerId,
+      // Thresholds re-calibrated on the library: the tags shown changed.
+      onRetagged: () => o.events.emit('library:changed', {}),
+    });
   }
 
   status(): QueueStatus {
@@ -84,6 +96,7 @@ export class QueueService {
 
   retryFailed(): QueueStatus {
     const n = this.o.lib.queue.retryFailed();
+    this.indexer.retryFailed();
     if (n) {
       this.recentErrors = [];
       this.o.events.emit('library:changed', {});
@@ -115,101 +128,36 @@ export class QueueService {
 
   private canRun(): boolean {
     if (this.closed || this.paused || !this.o.settings().autoCaption || this.o.inference.worker.state === 'crashed') return false;
-    return this.o.inference.captionReady() || (this.o.analyzer?.ready() ?? false);
+    return this.indexer.canWork();
   }
 
   private async run(): Promise<void> {
     while (this.canRun()) {
-      const worked = (this.o.inference.captionReady() && (await this.captionNext())) || (await this.analyzeNext());
-      if (!worked) return;
+      const abort = new AbortController();
+      this.abort = abort;
+      let started = 0;
+      const step = await this.indexer.step(abort.signal, (target) => {
+        this.current = { photoId: target.photoId, path: target.path, task: target.task };
+        started = performance.now();
+        this.emitStatus();
+      }).finally(() => {
+        this.abort = undefined;
+        this.current = null;
+      });
+      if (!step) return;
+      this.record(step, started);
+      if (step.outcome === 'cancelled') return;
     }
   }
 
-  /** Captions the next queued photo (and analyzes it in the same pass when search wants it). */
-  private async captionNext(): Promise<boolean> {
-    const { queue, catalog } = this.o.lib;
-    const job = queue.claimNext(this.workerId, { kind: 'caption' });
-    if (!job) return false;
-    // Captioned meanwhile (the user typed one, or asked for a new one): nothing is captioned twice.
-    if (catalog.currentCaption(job.photoId)) {
-      queue.complete(job.id, () => {}, { worker: this.workerId });
-      return true;
+  /** The rate counts photos worked (done, or failed for good); the UI lists final failures. */
+  private record(step: IndexStep, started: number): void {
+    if (step.outcome === 'done' || (step.outcome === 'failed' && step.final)) this.measure(performance.now() - started);
+    // A photo whose caption failed is listed once, even when its vectors fail for the same reason.
+    if (step.outcome === 'failed' && step.final && !this.recentErrors.some((e) => e.photoId === step.photoId)) {
+      this.recentErrors = [{ photoId: step.photoId, path: step.path, error: step.error }, ...this.recentErrors].slice(0, RECENT_ERRORS);
     }
-    await this.work({ photoId: job.photoId, path: job.path, task: 'caption' }, async (signal) => {
-      const { host, modelId } = this.o.inference.requireCaption();
-      const options = captionOptionsOf(this.o.settings());
-      const embed = this.o.analyzer?.wants(job.photoId) ?? false;
-      // One request for both when search wants the photo too: one decode, one vision pass if shared.
-      const r = embed
-        ? await host.analyze(job.path, { caption: options, embed: true }, { signal })
-        : { caption: await host.caption(job.path, options, { signal }), features: undefined };
-      const caption = r.caption!;
-      const applied = queue.complete(job.id, () => {
-        catalog.addAiCaption(job.photoId, { text: caption.text, modelId, prompt: options.prompt ?? null, settings: { ...options, tokenIds: caption.tokenIds } });
-      }, { worker: this.workerId });
-      if (r.features) this.o.analyzer?.store(job.photoId, r.features);
-      if (applied) await this.o.metadata().write(job.photoId);
-    }, (error) => {
-      if (error === 'cancelled') {
-        queue.release(job.id, { worker: this.workerId });
-        return false;
-      }
-      // An unreadable photo stays unreadable; a crash or a transient error is worth another try.
-      return queue.fail(job.id, error, { worker: this.workerId, retry: error.code !== 'photo_unreadable' }) === 'failed';
-    });
-    return true;
-  }
-
-  /** Computes the search embedding (and tag suggestions) of the next photo that lacks one. */
-  private async analyzeNext(): Promise<boolean> {
-    const a = this.o.analyzer;
-    const host = this.o.inference.host;
-    const next = a?.ready() ? a.next() : undefined;
-    if (!a || !host || !next) return false;
-    await this.work({ ...next, task: 'analyze' }, async (signal) => {
-      a.store(next.photoId, await host.embedImage(next.path, { signal }));
-      // The new tag suggestions go to the sidecar with the caption.
-      await this.o.metadata().write(next.photoId);
-    }, (error) => {
-      if (error === 'cancelled') return false;
-      a.skip(next.photoId);
-      // Already listed when its caption failed for the same reason.
-      return !this.recentErrors.some((e) => e.photoId === next.photoId);
-    });
-    return true;
-  }
-
-  /**
-   * Runs one photo's work with the status kept current. `onError` gets 'cancelled' (paused or
-   * closing) or the error, and says whether it is a final failure to list among recentErrors.
-   */
-  private async work(
-    current: NonNullable<QueueStatus['current']>,
-    run: (signal: AbortSignal) => Promise<void>,
-    onError: (error: ErrorData | 'cancelled') => boolean,
-  ): Promise<void> {
-    const abort = new AbortController();
-    this.abort = abort;
-    this.current = current;
-    this.emitStatus();
-    const started = performance.now();
-    try {
-      await run(abort.signal);
-      this.measure(performance.now() - started);
-    } catch (err) {
-      if (errorCode(err) === 'cancelled' || abort.signal.aborted) onError('cancelled');
-      else {
-        const error = toErrorData(err);
-        if (onError(error)) {
-          this.recentErrors = [{ photoId: current.photoId, path: current.path, error }, ...this.recentErrors].slice(0, RECENT_ERRORS);
-          this.measure(performance.now() - started);
-        }
-      }
-    } finally {
-      this.abort = undefined;
-      this.current = null;
-    }
-    this.o.events.emit('library:changed', { photoIds: [current.photoId] });
+    this.o.events.emit('library:changed', { photoIds: [step.photoId] });
     this.emitStatus();
   }
 

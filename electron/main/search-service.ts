@@ -1,11 +1,12 @@
 // Search and tags in the app, once the retrieval model (blip2-itm) is loaded in the worker: the
 // in-memory index of stored embeddings (PhotoSearch), the tagger (vocabulary text vectors, cached in
 // the catalog) and the per-photo "analysis" the queue runs: store the photo's query vectors, suggest
-// its tags, add it to the index. Without the model, search is filter-only (the query then matches
-// caption text) and `searchAvailable` is false.
+// its tags, add it to the index — worked by the photo indexer through `setup()`. Without the model,
+// search is filter-only (the query then matches caption text) and `searchAvailable` is false.
 import type { Library } from '../../src/library/library.ts';
 import { PhotoSearch } from '../../src/library/search/photo-search.ts';
-import { browsePhotos } from '../../src/library/search/filters.ts';
+import { browsePhotos } from '../../src/library/catalog/photo-filters.ts';
+import type { SearchSetup } from '../../src/library/indexer/photo-indexer.ts';
 import { PhotoAnalysis } from '../../src/library/photo-analysis.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import type { SearchResult, SearchResultItem } from '../../src/shared/app-types.ts';
@@ -15,27 +16,12 @@ import type { EventHub } from './event-hub.ts';
 import type { InferenceService } from './inference-service.ts';
 import { photoSummary, toSearchFilters } from './photo-views.ts';
 
-/** What the queue asks of the analysis side (kept small so the queue does not know about search). */
-export interface Analyzer {
-  /** The retrieval model, index and tagger are ready to take a photo's features. */
-  ready(): boolean;
-  /** The photo has no embedding for the current model. */
-  wants(photoId: number): boolean;
-  /** The next photo that lacks an embedding (present file), skipping those that failed this session. */
-  next(): { photoId: number; path: string } | undefined;
-  store(photoId: number, features: Float32Array): void;
-  /** The photo failed; not offered again until the app restarts. */
-  skip(photoId: number): void;
-}
-
 export interface SearchServiceOptions {
   lib: Library;
   inference: InferenceService;
   events: EventHub;
   /** New work for the queue (the model became ready). */
   onReady: () => void;
-  /** Tags of these photos changed outside the queue (re-tagged after a calibration): rewrite their XMP. */
-  onRetagged?: (photoIds: number[]) => void;
 }
 
 interface Loaded {
@@ -44,10 +30,9 @@ interface Loaded {
   analysis: PhotoAnalysis;
 }
 
-export class SearchService implements Analyzer {
+export class SearchService {
   private loaded: Loaded | undefined;
   private loading: Promise<void> | undefined;
-  private readonly skipped = new Set<number>();
   private closed = false;
 
   constructor(private readonly o: SearchServiceOptions) {}
@@ -80,34 +65,9 @@ export class SearchService implements Analyzer {
     return this.loaded !== undefined && this.loaded.encoder === this.o.inference.retrieval;
   }
 
-  wants(photoId: number): boolean {
-    return this.ready() && !this.o.lib.catalog.hasEmbedding(photoId, this.loaded!.encoder.modelId);
-  }
-
-  next(): { photoId: number; path: string } | undefined {
-    if (!this.ready()) return undefined;
-    const modelId = this.loaded!.encoder.modelId;
-    for (let after = 0; ;) {
-      const page = this.o.lib.catalog.photosWithoutEmbedding(modelId, 32, after);
-      if (!page.length) {
-        this.calibrateIfDue();
-        return undefined;
-      }
-      const hit = page.find((p) => !this.skipped.has(p.photoId));
-      if (hit) return { photoId: hit.photoId, path: hit.path };
-      after = page[page.length - 1].photoId;
-    }
-  }
-
-  store(photoId: number, features: Float32Array): void {
-    const l = this.loaded;
-    if (!l) return;
-    l.analysis.store(photoId, features);
-    l.index.add(photoId, features, l.analysis.shape);
-  }
-
-  skip(photoId: number): void {
-    this.skipped.add(photoId);
+  /** What the photo indexer stores each photo's vectors and tags with, once the model is ready. */
+  setup(): SearchSetup | undefined {
+    return this.ready() ? { analysis: this.loaded!.analysis, index: this.loaded!.index } : undefined;
   }
 
   async search(args: ParsedArgsOf<'search'>): Promise<SearchResult> {
@@ -146,20 +106,11 @@ export class SearchService implements Analyzer {
       const analysis = await PhotoAnalysis.load(catalog, encoder);
       if (this.closed || this.o.inference.retrieval !== encoder) return;
       this.loaded = { encoder, index, analysis };
-      this.skipped.clear();
       this.o.events.emit('library:changed', {});
       this.o.onReady();
     } catch (err) {
       this.o.events.emit('problem', toErrorData(err));
     }
-  }
-
-  /** Re-calibrates the tag thresholds on the library's embeddings once the backlog is done. */
-  private calibrateIfDue(): void {
-    const ids = this.loaded?.analysis.recalibrateIfDue() ?? [];
-    if (!ids.length) return;
-    this.o.onRetagged?.(ids);
-    this.o.events.emit('library:changed', {});
   }
 }
 

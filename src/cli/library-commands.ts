@@ -6,10 +6,9 @@ import { join, resolve } from 'node:path';
 import { AppError, type ErrorData } from '../shared/errors.ts';
 import { HostRetrievalEncoder } from '../jobs/host-retrieval-encoder.ts';
 import { InferenceHost } from '../jobs/inference-host.ts';
-import { CaptionRunner } from '../library/caption-runner.ts';
 import { exportCatalog } from '../library/catalog/export.ts';
 import { RETRIEVAL_MODEL_SETTING } from '../library/catalog/settings.ts';
-import { embedMissing } from '../library/embedding-runner.ts';
+import { PhotoIndexer } from '../library/indexer/photo-indexer.ts';
 import { PhotoAnalysis } from '../library/photo-analysis.ts';
 import { stats } from '../library/catalog/stats.ts';
 import { Library } from '../library/library.ts';
@@ -72,37 +71,36 @@ export function addLibraryCommands(program: Command): void {
       const analysis = retrieval ? await PhotoAnalysis.load(lib.catalog, retrieval) : undefined;
       // Recorded once the model loaded, so `search` finds it without --model.
       if (retrievalDir) lib.catalog.setSetting(RETRIEVAL_MODEL_SETTING, retrievalDir);
-      // Photos captioned before the retrieval model was configured get their vectors and tags here.
-      const embed = async () => {
-        if (!retrieval || !analysis || abort.signal.aborted) return;
-        const pending = lib.catalog.missingEmbeddingCount(retrieval.modelId);
-        const bar = pending > 0 ? new Progress(pending, 'photos analysed for search') : undefined;
-        const tagged: number[] = [];
-        await embedMissing(lib.catalog, retrieval, {
-          signal: abort.signal,
-          onProgress: (p) => { if (p.last?.error) bar?.log(`failed: ${p.last.error.message}`, true); bar?.tick(); },
-          onFeatures: (photoId, features) => { analysis.tag(photoId, features); tagged.push(photoId); },
-        });
-        bar?.stop();
-        // Thresholds learnt from this library once it has grown; the re-tagged photos' sidecars follow.
-        const retagged = analysis.recalibrateIfDue();
-        for (const id of new Set([...tagged, ...retagged])) await metadata.write(id);
-      };
-      const total = lib.queue.pendingCount();
-      const progress = total > 0 ? new Progress(total, 'photos') : undefined;
-      const runner = new CaptionRunner(lib, {
-        host, model, metadata, captionOptions, analysis,
-        onProgress: (p) => {
-          if (p.last?.error) progress?.log(`failed: ${p.last.error.message}`, true);
-          progress?.tick();
-        },
+      const indexer = new PhotoIndexer({
+        catalog: lib.catalog,
+        inference: () => host,
+        caption: () => ({ modelId: model.label, convertedAt: model.createdAt, options: captionOptions }),
+        search: () => analysis && { analysis },
+        writeSidecar: (id) => metadata.write(id),
+        workerId: `pid-${process.pid}`,
       });
-      await runner.drain(abort.signal);
-      progress?.stop();
-      await embed();
+      // One bar for the caption queue, then one for photos captioned earlier that still lack vectors.
+      const run = async () => {
+        let bar: { task: string; progress: Progress } | undefined;
+        const barFor = (task: string): Progress | undefined => {
+          if (bar?.task === task) return bar.progress;
+          bar?.progress.stop();
+          const total = task === 'caption' ? lib.queue.pendingCount() + 1 : analysis ? lib.catalog.missingEmbeddingCount(analysis.modelId) : 0;
+          bar = { task, progress: new Progress(total, task === 'caption' ? 'photos' : 'photos analysed for search') };
+          return bar.progress;
+        };
+        await indexer.drain(abort.signal, (step) => {
+          if (step.outcome === 'cancelled') return;
+          const progress = barFor(step.task);
+          if (step.outcome === 'failed') progress?.log(`failed: ${step.error.message}`, true);
+          progress?.tick();
+        });
+        bar?.progress.stop();
+      };
+      await run();
       if (o.watch && !abort.signal.aborted) {
         let running = Promise.resolve();
-        const work = () => { running = running.then(() => runner.drain(abort.signal)).then(embed); };
+        const work = () => { running = running.then(run); };
         const watcher = lib.watch({}, work);
         await watcher.ready();
         // Files that arrived between the first scan and the watcher being ready: a quick rescan

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { AppError } from '../shared/errors.ts';
 import { Catalog } from '../library/catalog/catalog.ts';
 import { RETRIEVAL_MODEL_SETTING } from '../library/catalog/settings.ts';
-import { type SearchFilters, browsePhotos, hasFilters, parseFilters } from '../library/search/filters.ts';
+import { type SearchFilters, browsePhotos, hasFilters, parseFilters } from '../library/catalog/photo-filters.ts';
 import { DEFAULT_RERANK_TOP, type PhotoHit, PhotoSearch } from '../library/search/photo-search.ts';
 import { LocalRetrievalEncoder, retrievalModelId } from '../runtime/blip2/retrieval-encoder.ts';
 import { readManifest } from '../runtime/model-folder.ts';

@@ -4,10 +4,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppError, type ErrorData, toErrorData } from '../shared/errors.ts';
-import { JobQueue } from '../jobs/job-queue.ts';
 import { Catalog } from './catalog/catalog.ts';
+import type { JobQueue } from './catalog/jobs.ts';
 import type { Folder } from './catalog/types.ts';
 import { FolderWatcher, type FolderWatcherOptions, type WatchBatch } from './folder-watcher.ts';
+import { folderContaining, isInside } from './paths.ts';
 import { contentHash } from './scan/hash.ts';
 import { photoFacts } from './scan/photo-facts.ts';
 import { scanFolder } from './scan/scanner.ts';
@@ -24,10 +25,11 @@ const SCAN_CONCURRENCY = 8;
 export interface ScanSummary { seen: number; added: number; moved: number; missing: number; problems: number }
 
 export class Library {
-  readonly queue: JobQueue;
+  private constructor(readonly catalog: Catalog, private readonly events: LibraryEvents) {}
 
-  private constructor(readonly catalog: Catalog, private readonly events: LibraryEvents) {
-    this.queue = new JobQueue(catalog);
+  /** The catalog's caption queue. */
+  get queue(): JobQueue {
+    return this.catalog.jobs;
   }
 
   /** Opens the catalog; jobs a killed run left 'running' go back to the queue. */
@@ -150,7 +152,7 @@ export class Library {
   async applyBatch(batch: WatchBatch): Promise<void> {
     for (const dir of batch.removedDirs) {
       for (const folder of this.catalog.listFolders()) {
-        for (const f of this.catalog.filesUnder(folder.id)) if (f.path.startsWith(`${dir}/`)) this.catalog.markFileMissing(f.path);
+        for (const f of this.catalog.filesUnder(folder.id)) if (isInside(dir, f.path)) this.catalog.markFileMissing(f.path);
       }
     }
     for (const p of batch.removed) this.catalog.markFileMissing(p);
@@ -182,7 +184,7 @@ export class Library {
   }
 
   private folderOf(path: string): Folder | undefined {
-    return this.catalog.listFolders().filter((f) => path.startsWith(`${f.path}/`)).sort((a, b) => b.path.length - a.path.length)[0];
+    return folderContaining(this.catalog.listFolders(), path);
   }
 
   private problem(e: unknown): void {

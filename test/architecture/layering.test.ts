@@ -2,7 +2,9 @@
 // imports Electron, the shell or the renderer; the renderer reaches the core only through
 // src/shared (the contract and its types); src/shared needs no Node; and in electron/ only the
 // thin shell files import 'electron' (the rest is plain Node, tested without Electron, and the root
-// tsconfig leaves exactly those shell files to electron/tsconfig.json).
+// tsconfig leaves exactly those shell files to electron/tsconfig.json). Inside the core, a dependency
+// matrix fixes which folder may import which (no folder imports one that imports it back), and no
+// SQL lives outside src/library/catalog.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -20,6 +22,38 @@ const ELECTRON_SHELL = [
 ];
 
 const CODE = /\.(ts|mts|cts|js|mjs|cjs|svelte)$/;
+
+/**
+ * The core's dependency matrix: which folders of src/ each folder may import (src/library's
+ * subfolders count as their own units). Read top to bottom it is the layering of ARCHITECTURE.md:
+ * shared → onnx → runtime / builder / hub → models → jobs → library (catalog → search, tagging, scan,
+ * xmp → library → indexer) → cli.
+ */
+const MAY_IMPORT: Record<string, string[]> = {
+  shared: [],
+  onnx: ['shared'],
+  hub: ['shared'],
+  runtime: ['shared', 'onnx'],
+  builder: ['shared', 'onnx'],
+  models: ['shared', 'hub', 'builder', 'runtime'],
+  jobs: ['shared', 'runtime', 'builder', 'hub', 'models'],
+  'library/catalog': ['shared', 'onnx'],
+  'library/xmp': ['shared'],
+  'library/scan': ['shared', 'runtime'],
+  'library/search': ['shared', 'onnx', 'runtime', 'library/catalog'],
+  'library/tagging': ['shared', 'runtime', 'library/catalog', 'library/search'],
+  library: ['shared', 'runtime', 'library/catalog', 'library/xmp', 'library/scan', 'library/search', 'library/tagging'],
+  'library/indexer': ['shared', 'jobs', 'library', 'library/catalog', 'library/search', 'library/tagging', 'library/xmp'],
+  cli: ['shared', 'onnx', 'hub', 'runtime', 'builder', 'models', 'jobs', 'library', 'library/catalog', 'library/xmp', 'library/scan',
+    'library/search', 'library/tagging', 'library/indexer'],
+};
+
+/** The matrix unit of a file: its folder under src/, or under src/library. */
+function unitOf(file: string): string {
+  const parts = file.split('/');
+  if (parts[1] === 'library') return parts.length > 3 ? `library/${parts[2]}` : 'library';
+  return parts[1];
+}
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
@@ -130,6 +164,51 @@ describe('layering', () => {
     // The utility-process entries use only process.parentPort (typed by electron's global augmentation).
     assert.ok(!importing.includes('electron/worker-entry.ts'));
     assert.ok(!importing.includes('electron/convert-entry.ts'));
+  });
+
+  it('every core folder imports only the folders below it (the dependency matrix), so none imports one that imports it back', () => {
+    const files = sourceFiles('src');
+    const seen = new Set<string>();
+    const found = violations(files, (file, spec) => {
+      const t = target(file, spec);
+      if (!t || !t.startsWith('src/')) return null;
+      const from = unitOf(file);
+      const to = unitOf(t);
+      if (from === to) return null;
+      seen.add(`${from} -> ${to}`);
+      if (!(from in MAY_IMPORT)) return `${from} is not in the dependency matrix`;
+      return MAY_IMPORT[from].includes(to) ? null : `${from} may not import ${to}`;
+    });
+    assert.deepEqual(found, []);
+    // The matrix is the real one: every allowed edge but a few is used, and it has no cycle.
+    assert.ok(seen.size >= 30, [...seen].join(', '));
+    const visiting = new Set<string>();
+    const done = new Set<string>();
+    const visit = (u: string, path: string[]): void => {
+      if (done.has(u)) return;
+      assert.ok(!visiting.has(u), `cycle: ${[...path, u].join(' -> ')}`);
+      visiting.add(u);
+      for (const v of MAY_IMPORT[u] ?? []) visit(v, [...path, u]);
+      visiting.delete(u);
+      done.add(u);
+    };
+    for (const u of Object.keys(MAY_IMPORT)) visit(u, []);
+    // Every folder of src/ (and of src/library) is placed in the matrix.
+    const units = new Set(files.map(unitOf));
+    for (const u of units) assert.ok(u in MAY_IMPORT, `${u} is in the matrix`);
+  });
+
+  it('no SQL outside the catalog: only src/library/catalog opens SQLite or reaches its connection', () => {
+    const files = [...sourceFiles('src'), ...sourceFiles('electron')];
+    assert.deepEqual(violations(files, (file, spec) => {
+      if (file.startsWith('src/library/catalog/')) return null;
+      if (spec === 'better-sqlite3') return 'SQLite outside the catalog';
+      const t = target(file, spec);
+      if (t === 'src/library/catalog/connection.ts') return "the catalog's connection";
+      return null;
+    }), []);
+    const code = files.filter((f) => !f.startsWith('src/library/catalog/')).map((f) => [f, readFileSync(join(ROOT, f), 'utf8')] as const);
+    assert.deepEqual(code.filter(([, c]) => /catalog\.db|\.prepare\(\s*[`'"](SELECT|INSERT|UPDATE|DELETE)/i.test(c)).map(([f]) => f), []);
   });
 
   it('the root tsconfig leaves exactly the shell files to electron/tsconfig.json', () => {

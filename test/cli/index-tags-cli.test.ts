@@ -10,6 +10,7 @@ import { Catalog } from '../../src/library/catalog/catalog.ts';
 import { readSidecar } from '../../src/library/xmp/index.ts';
 import { PHOTOS, fixturePath, makeTempDir } from '../helpers/fixtures.ts';
 import { runCli } from '../helpers/cli.ts';
+import { sqlOf } from '../helpers/catalog-sql.ts';
 
 let dir: string;
 let photos: string;
@@ -27,7 +28,7 @@ before(async () => {
   photos = join(dir, 'photos');
   await mkdir(photos, { recursive: true });
   for (const n of names) await cp(join(PHOTOS, n), join(photos, n));
-  db = join(dir, 'cat.db');
+  db = join(dir, 'sqlOf(cat)');
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -64,7 +65,7 @@ describe('photo-assistant index --retrieval-model', () => {
     const id = cat.fileByPath(path)!.photoId;
     const label = cat.tagsOf(id)[0].label;
     cat.rejectTag(id, label);
-    const before = cat.db.prepare('SELECT photo_id, created_at FROM embeddings ORDER BY photo_id').all();
+    const before = sqlOf(cat).prepare('SELECT photo_id, created_at FROM embeddings ORDER BY photo_id').all();
     cat.close();
 
     const r = await index();
@@ -72,7 +73,7 @@ describe('photo-assistant index --retrieval-model', () => {
     assert.doesNotMatch(r.stderr, /analysed for search/, 'no photo needed vectors again');
     cat = Catalog.open(db);
     try {
-      assert.deepEqual(cat.db.prepare('SELECT photo_id, created_at FROM embeddings ORDER BY photo_id').all(), before);
+      assert.deepEqual(sqlOf(cat).prepare('SELECT photo_id, created_at FROM embeddings ORDER BY photo_id').all(), before);
       assert.ok(!cat.tagsOf(id).some((t) => t.label.toLowerCase() === label.toLowerCase()));
       assert.equal(cat.allTags(id).find((t) => t.label.toLowerCase() === label.toLowerCase())?.state, 'rejected');
       const side = await readFile(`${path}.xmp`, 'utf8');
@@ -90,7 +91,7 @@ describe('photo-assistant index --retrieval-model', () => {
     let cat = Catalog.open(db);
     const id = cat.fileByPath(join(photos, 'astronaut.jpg'))!.photoId;
     assert.ok(cat.currentCaption(id));
-    const { model_id: modelId } = cat.db.prepare('SELECT model_id FROM embeddings LIMIT 1').get() as { model_id: string };
+    const { model_id: modelId } = sqlOf(cat).prepare('SELECT model_id FROM embeddings LIMIT 1').get() as { model_id: string };
     assert.ok(cat.hasEmbedding(id, modelId), 'the new photo got its vectors from the recorded model');
     cat.close();
 

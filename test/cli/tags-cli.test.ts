@@ -10,6 +10,7 @@ import { Catalog } from '../../src/library/catalog/catalog.ts';
 import { LocalRetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import { PHOTOS, fixturePath, makeTempDir } from '../helpers/fixtures.ts';
 import { runCli } from '../helpers/cli.ts';
+import { sqlOf } from '../helpers/catalog-sql.ts';
 
 let dir: string;
 let model: string;
@@ -93,7 +94,7 @@ describe('photo-assistant tags', () => {
     assert.doesNotMatch(second.stderr, EMBEDDING);
     assert.match(second.stderr, /no tag calibration for this model/);
     const c = Catalog.open(db);
-    assert.equal((c.db.prepare('SELECT count(*) AS n FROM text_embeddings').get() as { n: number }).n, labels.length);
+    assert.equal((sqlOf(c).prepare('SELECT count(*) AS n FROM text_embeddings').get() as { n: number }).n, labels.length);
     c.close();
 
     const rm1 = await runCli(['vocabulary', 'remove', 'Our Sailboat', '--db', db]);

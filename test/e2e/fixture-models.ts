@@ -34,8 +34,8 @@ export async function tinyModel(name: TinyModel): Promise<string> {
 function cacheKey(): string {
   const h = createHash('sha256');
   h.update(readFileSync(join(FIXTURES, 'MANIFEST.json')));
-  for (const file of sourceFiles(join(REPO_ROOT, 'src', 'builder'))) h.update(file).update(readFileSync(file));
-  h.update(readFileSync(join(REPO_ROOT, 'src', 'shared', 'model-manifest.ts')));
+  for (const dir of ['builder', 'onnx']) for (const file of sourceFiles(join(REPO_ROOT, 'src', dir))) h.update(file).update(readFileSync(file));
+  for (const file of ['model-manifest.ts', 'preprocess-config.ts']) h.update(readFileSync(join(REPO_ROOT, 'src', 'shared', file)));
   return h.digest('hex').slice(0, 16);
 }
 

@@ -13,7 +13,7 @@ import { exportCatalog } from '../../src/library/catalog/export.ts';
 import { migrations } from '../../src/library/catalog/migrations.ts';
 import { stats } from '../../src/library/catalog/stats.ts';
 import type { Folder } from '../../src/library/catalog/types.ts';
-import { JobQueue } from '../../src/jobs/job-queue.ts';
+import { sqlOf } from '../helpers/catalog-sql.ts';
 
 let root: string;
 before(async () => (root = await mkdtemp(join(tmpdir(), 'pa-catalog-'))));
@@ -48,12 +48,12 @@ function rejectsWith(fn: () => unknown, code: string, ...mustName: string[]): vo
 describe('opening the catalog file', () => {
   it('migrates a fresh file to the latest version with WAL, foreign keys and a clean integrity check', () => {
     const { cat, dbFile } = fresh();
-    assert.equal(cat.db.pragma('user_version', { simple: true }), migrations.length);
-    assert.equal(cat.db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(cat.db.pragma('foreign_keys', { simple: true }), 1);
-    assert.equal(cat.db.pragma('synchronous', { simple: true }), 1); // NORMAL
-    assert.ok((cat.db.pragma('busy_timeout', { simple: true }) as number) > 0);
-    const tables = (cat.db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    assert.equal(sqlOf(cat).pragma('user_version', { simple: true }), migrations.length);
+    assert.equal(sqlOf(cat).pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(sqlOf(cat).pragma('foreign_keys', { simple: true }), 1);
+    assert.equal(sqlOf(cat).pragma('synchronous', { simple: true }), 1); // NORMAL
+    assert.ok((sqlOf(cat).pragma('busy_timeout', { simple: true }) as number) > 0);
+    const tables = (sqlOf(cat).prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
     assert.deepEqual(tables, ['captions', 'embeddings', 'folders', 'jobs', 'photo_files', 'photos', 'settings', 'tags', 'text_embeddings', 'vocabulary']);
     assert.equal(cat.integrityCheck(), 'ok');
     cat.close();
@@ -61,13 +61,13 @@ describe('opening the catalog file', () => {
     // Reopening keeps the data and runs no migration again.
     const again = Catalog.open(dbFile);
     assert.equal(again.listFolders().length, 1);
-    assert.equal(again.db.pragma('user_version', { simple: true }), migrations.length);
+    assert.equal(sqlOf(again).pragma('user_version', { simple: true }), migrations.length);
     again.close();
   });
 
   it('refuses a catalog from a newer app version, naming the file', () => {
     const { cat, dbFile } = fresh();
-    cat.db.pragma(`user_version = ${migrations.length + 1}`);
+    sqlOf(cat).pragma(`user_version = ${migrations.length + 1}`);
     cat.close();
     rejectsWith(() => Catalog.open(dbFile), 'invalid_argument', dbFile, 'newer');
   });
@@ -359,8 +359,8 @@ describe('export and stats', () => {
     cat.markFileMissing(join(dir, 'c.jpg'));
     cat.setUserCaption(a.photoId, 'mine');
     cat.addAiCaption(b.photoId, { text: 'theirs', modelId: 'm' });
-    const q = new JobQueue(cat);
-    q.enqueue(a.photoId, 'tags', { maxAttempts: 1 });
+    const q = cat.jobs;
+    q.enqueue(a.photoId, 'caption', { force: true, maxAttempts: 1 });
     const job = q.claimNext('w')!;
     assert.equal(q.fail(job.id, { code: 'photo_unreadable', message: 'truncated JPEG' }), 'failed');
     const s = stats(cat);

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Catalog } from '../../src/library/catalog/catalog.ts';
 import type { Folder } from '../../src/library/catalog/types.ts';
 import { rng, unitRows } from '../helpers/random-vectors.ts';
+import { sqlOf } from '../helpers/catalog-sql.ts';
 
 let root: string;
 before(async () => (root = await mkdtemp(join(tmpdir(), 'pa-embed-'))));
@@ -59,7 +60,7 @@ describe('photo embeddings in the catalog', () => {
     const v = unitRows(rng(1), 32, 256);
     cat.setEmbedding(a, 'm1', v, { queries: 32, dim: 256 });
     cat.setEmbedding(b, 'm1', v, { queries: 32, dim: 256, storage: 'f16' });
-    const rows = cat.db.prepare('SELECT photo_id, storage, length(data) AS bytes, length(scales) AS scaleBytes FROM embeddings ORDER BY photo_id').all();
+    const rows = sqlOf(cat).prepare('SELECT photo_id, storage, length(data) AS bytes, length(scales) AS scaleBytes FROM embeddings ORDER BY photo_id').all();
     assert.deepEqual(rows, [
       { photo_id: a, storage: 'int8', bytes: 32 * 256, scaleBytes: 32 * 4 },
       { photo_id: b, storage: 'f16', bytes: 32 * 256 * 2, scaleBytes: null },
@@ -158,7 +159,7 @@ describe('photo embeddings in the catalog', () => {
     const { cat, folder, dir } = fresh();
     const [id] = addPhotos(cat, folder, dir, 1);
     cat.setEmbedding(id, 'm', new Float32Array(4).fill(0.5), { queries: 1, dim: 4 });
-    cat.db.prepare('DELETE FROM photos WHERE id = ?').run(id);
+    sqlOf(cat).prepare('DELETE FROM photos WHERE id = ?').run(id);
     assert.equal(cat.embeddingCount('m'), 0);
     cat.close();
   });

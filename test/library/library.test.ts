@@ -10,8 +10,8 @@ import { convertCheckpoint } from '../../src/builder/convert.ts';
 import type { ErrorData } from '../../src/shared/errors.ts';
 import { InferenceHost } from '../../src/jobs/inference-host.ts';
 import type { ModelInfo } from '../../src/jobs/protocol.ts';
-import { CaptionRunner } from '../../src/library/caption-runner.ts';
 import { exportedPhotos } from '../../src/library/catalog/export.ts';
+import { PhotoIndexer } from '../../src/library/indexer/photo-indexer.ts';
 import { Library } from '../../src/library/library.ts';
 import { MetadataSync } from '../../src/library/metadata-sync.ts';
 import { isWellFormedXml, readSidecar, writeSidecar } from '../../src/library/xmp/index.ts';
@@ -43,7 +43,11 @@ async function indexOnce(db: string, problems: ErrorData[] = []): Promise<Librar
   for (const f of [photos]) lib.addFolder(f);
   await lib.scanAll();
   const metadata = new MetadataSync(lib.catalog, { xmp: 'sidecar', sidecarNaming: 'ext' });
-  await new CaptionRunner(lib, { host, model, metadata, captionOptions: { maxNewTokens: 6 } }).drain();
+  await new PhotoIndexer({
+    catalog: lib.catalog, inference: () => host, search: () => undefined, workerId: 'test',
+    caption: () => ({ modelId: model.label, convertedAt: model.createdAt, options: { maxNewTokens: 6 } }),
+    writeSidecar: (id) => metadata.write(id),
+  }).drain();
   return lib;
 }
 

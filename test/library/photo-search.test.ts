@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../src/shared/errors.ts';
 import { Catalog } from '../../src/library/catalog/catalog.ts';
-import { embedMissing } from '../../src/library/embedding-runner.ts';
-import { type SearchFilters, dateBound, parseFilters } from '../../src/library/search/filters.ts';
+import { type SearchFilters, dateBound, parseFilters } from '../../src/library/catalog/photo-filters.ts';
 import { EXACT_SEARCH_MAX, PhotoSearch } from '../../src/library/search/photo-search.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 
@@ -271,50 +270,6 @@ describe('PhotoSearch: bad input', () => {
     const { encoder } = fakeEncoder();
     assert.deepEqual(await search.search({ query: 'sea' }, { ...encoder, modelId: 'nothing-stored' }), []);
     await rejects(search.search({ query: '' }, { ...encoder, modelId: 'nothing-stored' }), 'empty');
-  });
-});
-
-describe('embedMissing', () => {
-  it('embeds each photo once, resumes after a cancel, keeps a live index current and calls onFeatures first', async () => {
-    const lib = library();
-    const model = 'runner-model';
-    const { encoder, calls } = fakeEncoder();
-    const enc = { ...encoder, modelId: model };
-    const search = PhotoSearch.load(lib.cat, model);
-    const stop = new AbortController();
-    const hooked: number[] = [];
-    const first = await embedMissing(lib.cat, enc, {
-      signal: stop.signal, index: search, pageSize: 2,
-      onFeatures: (id, f) => { assert.equal(f.length, Q * D); assert.equal(lib.cat.hasEmbedding(id, model), false); hooked.push(id); },
-      onProgress: (p) => { assert.equal(p.total, 5); if (p.done === 2) stop.abort(); },
-    });
-    assert.deepEqual(first, { done: 2, failed: 0, skipped: 0, cancelled: true });
-    assert.equal(lib.cat.embeddingCount(model), 2);
-    const second = await embedMissing(lib.cat, enc, { index: search, pageSize: 2, onFeatures: (id) => void hooked.push(id) });
-    assert.deepEqual(second, { done: 3, failed: 0, skipped: 0, cancelled: false });
-    assert.equal(new Set(calls.images).size, 5);
-    assert.equal(calls.images.length, 5); // never twice
-    assert.deepEqual(hooked.sort(), Object.values(lib.ids).sort());
-    assert.equal(search.size, 5);
-    assert.deepEqual((await embedMissing(lib.cat, enc)).done, 0);
-  });
-
-  it('a photo that fails (decode or hook) is not stored and is retried by the next run; the run goes on', async () => {
-    const lib = library();
-    const model = 'runner-model';
-    const { encoder } = fakeEncoder({ failImage: new Set([lib.paths.p2]) });
-    const errors: string[] = [];
-    const r = await embedMissing(lib.cat, { ...encoder, modelId: model }, {
-      onFeatures: (id) => { if (id === lib.ids.p4) throw new Error('tagging failed'); },
-      onProgress: (p) => p.last?.error && errors.push(p.last.error.message),
-    });
-    assert.deepEqual(r, { done: 3, failed: 2, skipped: 0, cancelled: false });
-    assert.equal(errors.length, 2);
-    assert.ok(errors.some((e) => e.includes('2.jpg')) && errors.includes('tagging failed'));
-    assert.deepEqual(lib.cat.photosWithoutEmbedding(model, 10).map((p) => p.photoId), [lib.ids.p2, lib.ids.p4]);
-    const again = await embedMissing(lib.cat, { ...fakeEncoder().encoder, modelId: model });
-    assert.equal(again.done, 2);
-    assert.equal(lib.cat.missingEmbeddingCount(model), 0);
   });
 });
 

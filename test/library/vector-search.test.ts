@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { errorCode } from '../../src/shared/errors.ts';
 import {
   bytesPerPhoto, decodeF16, dequantizeInt8, encodeF16, f16ToF32, quantizeInt8,
-} from '../../src/library/search/embedding-codec.ts';
+} from '../../src/library/catalog/embedding-codec.ts';
 import type { CoarseOptions } from '../../src/library/search/coarse-index.ts';
 import { VectorIndex, type SearchHit } from '../../src/library/search/vector-search.ts';
 import { gaussian, rng, unitRows as unitRowsOf } from '../helpers/random-vectors.ts';

@@ -1,15 +1,17 @@
 // The library catalog: one SQLite file holding folders, photos (keyed by content hash), their paths,
-// captions, tags and the job queue. This class owns the connection and its lifecycle; the rules live
-// in folders.ts, files.ts, captions.ts, tags.ts, embeddings.ts and settings.ts, which it exposes as
-// one synchronous API.
+// captions, tags, search vectors and the job queue. This class owns the connection and its lifecycle;
+// the rules live in folders.ts, files.ts, captions.ts, tags.ts, embeddings.ts, settings.ts, jobs.ts
+// and reports.ts, which it exposes as one synchronous API. No SQL leaves this folder.
 // Several connections (processes) may share the file: WAL lets readers run beside the one writer.
 import { AppError } from '../../shared/errors.ts';
 import * as captions from './captions.ts';
-import { type Ctx, type Db, immediate, openDb, requireRow } from './connection.ts';
+import { CATALOG_CTX, type Ctx, immediate, openDb, requireRow } from './connection.ts';
 import * as embeddings from './embeddings.ts';
 import * as files from './files.ts';
 import * as folders from './folders.ts';
+import { JobQueue } from './jobs.ts';
 import { migrate } from './migrations.ts';
+import * as reports from './reports.ts';
 import * as settings from './settings.ts';
 import * as tags from './tags.ts';
 import type {
@@ -24,11 +26,14 @@ export interface CatalogOptions {
 
 export class Catalog {
   readonly file: string;
+  /** The persistent caption queue (claim → work → complete in one transaction). */
+  readonly jobs: JobQueue;
   private readonly ctx: Ctx;
 
   private constructor(ctx: Ctx) {
     this.ctx = ctx;
     this.file = ctx.file;
+    this.jobs = new JobQueue(ctx);
   }
 
   /**
@@ -48,9 +53,9 @@ export class Catalog {
     return new Catalog({ db, file, now: opts.now ?? Date.now });
   }
 
-  /** The raw connection, for the job queue and read-only reports over the same file. */
-  get db(): Db {
-    return this.ctx.db;
+  /** For the catalog's own modules only (see connection.ts). */
+  get [CATALOG_CTX](): Ctx {
+    return this.ctx;
   }
 
   get now(): () => number {
@@ -84,6 +89,7 @@ export class Catalog {
   listFolders(): Folder[] { return folders.listFolders(this.ctx); }
   folderByPath(path: string): Folder | undefined { return folders.folderByPath(this.ctx, path); }
   folder(id: number): Folder | undefined { return folders.folderById(this.ctx, id); }
+  removeFolder(id: number): boolean { return folders.removeFolder(this.ctx, id); }
   setFolderStatus(id: number, status: FolderStatus): void { folders.setFolderStatus(this.ctx, id, status); }
   touchFolderScan(id: number): void { folders.touchFolderScan(this.ctx, id); }
 
@@ -131,6 +137,16 @@ export class Catalog {
   storeTextEmbeddings(modelId: string, entries: readonly (readonly [string, Float32Array])[]): void {
     embeddings.storeTextEmbeddings(this.ctx, modelId, entries);
   }
+
+  // reports for views
+  latestJob(photoId: number): reports.JobSnapshot | undefined { return reports.latestJob(this.ctx, photoId); }
+  folderCounts(folderId: number): reports.FolderCounts { return reports.folderCounts(this.ctx, folderId); }
+  libraryCounts(): reports.LibraryCounts { return reports.libraryCounts(this.ctx); }
+
+  // the user's tag vocabulary entries
+  upsertVocabularyRow(row: reports.VocabularyRow): void { reports.upsertVocabularyRow(this.ctx, row); }
+  deleteVocabularyRow(label: string): boolean { return reports.deleteVocabularyRow(this.ctx, label); }
+  vocabularyRows(): reports.VocabularyRow[] { return reports.vocabularyRows(this.ctx); }
 
   // settings (JSON values)
   getSetting<T = unknown>(key: string): T | undefined { return settings.getSetting<T>(this.ctx, key); }

@@ -13,6 +13,16 @@ export interface Ctx {
   readonly now: () => number;
 }
 
+/**
+ * How the catalog's own modules (stats, export, filters, the job queue) reach the connection of a
+ * Catalog they are given. Nothing outside src/library/catalog imports this file (the layering test
+ * checks it): the rest of the app only sees the Catalog's methods, never SQL.
+ */
+export const CATALOG_CTX: unique symbol = Symbol('catalog connection');
+export function ctxOf(catalog: { readonly [CATALOG_CTX]: Ctx }): Ctx {
+  return catalog[CATALOG_CTX];
+}
+
 /** How long a writer waits for another connection's write lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;
 

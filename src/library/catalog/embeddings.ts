@@ -9,7 +9,7 @@
 // Text vectors are few and small (queries, tag prompts), so they are kept as float32.
 // Blobs are the typed arrays' bytes in the machine's order (little-endian on every platform we ship).
 import { AppError } from '../../shared/errors.ts';
-import { type Int8Vectors, decodeF16, dequantizeInt8, encodeF16, quantizeInt8 } from '../search/embedding-codec.ts';
+import { type Int8Vectors, decodeF16, dequantizeInt8, encodeF16, quantizeInt8 } from './embedding-codec.ts';
 import { type Ctx, immediate, requireRow, stmt } from './connection.ts';
 
 export type EmbeddingStorage = 'f16' | 'int8';

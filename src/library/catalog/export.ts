@@ -3,6 +3,7 @@
 // whole catalog in a few queries instead of one per photo.
 import { AppError } from '../../shared/errors.ts';
 import type { Catalog } from './catalog.ts';
+import { ctxOf } from './connection.ts';
 import { TAG_ORDER } from './tags.ts';
 import type { Provenance } from './types.ts';
 
@@ -35,7 +36,7 @@ export function exportCatalog(catalog: Catalog, format: ExportFormat, opts: Expo
 
 /** The rows both formats are made from, ordered by photo id. */
 export function exportedPhotos(catalog: Catalog, opts: ExportOptions = {}): ExportedPhoto[] {
-  const db = catalog.db;
+  const db = ctxOf(catalog).db;
   // One consistent snapshot even if a scan is writing meanwhile.
   return db.transaction(() => {
     const photos = db.prepare(`SELECT id, hash, state FROM photos ${opts.includeMissing ? '' : `WHERE state = 'active'`} ORDER BY id`)

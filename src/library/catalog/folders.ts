@@ -58,3 +58,22 @@ export function touchFolderScan(ctx: Ctx, id: number): void {
   const r = stmt(ctx.db, 'UPDATE folders SET last_scan_at = ? WHERE id = ?').run(ctx.now(), id);
   if (r.changes === 0) requireRow(ctx, 'folders', id);
 }
+
+/**
+ * Drops the folder and its files. Photos with no copy left become 'missing' (hidden) but keep their
+ * captions and tags, so the same bytes added again get them back; their waiting jobs are dropped.
+ * Returns false when there was no such folder.
+ */
+export function removeFolder(ctx: Ctx, id: number): boolean {
+  return immediate(ctx.db, () => {
+    const photoIds = stmt(ctx.db, 'SELECT DISTINCT photo_id FROM photo_files WHERE folder_id = ?').pluck().all(id) as number[];
+    if (stmt(ctx.db, 'DELETE FROM folders WHERE id = ?').run(id).changes === 0) return false; // photo_files rows cascade
+    for (const photoId of photoIds) {
+      if (stmt(ctx.db, `SELECT 1 FROM photo_files WHERE photo_id = ? AND state <> 'missing'`).get(photoId)) continue;
+      stmt(ctx.db, `UPDATE photos SET state = 'missing' WHERE id = ?`).run(photoId);
+      // Waiting work for a photo that is gone would only inflate the queue.
+      stmt(ctx.db, `DELETE FROM jobs WHERE photo_id = ? AND state = 'pending'`).run(photoId);
+    }
+    return true;
+  });
+}

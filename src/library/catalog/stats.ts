@@ -1,7 +1,8 @@
 // The numbers behind a `status` command: how big the library is, what is missing or offline, how
 // much is captioned and what the job queue is doing. Read-only, one snapshot.
-import { type FailedJob, type JobCounts, JobQueue } from '../../jobs/job-queue.ts';
 import type { Catalog } from './catalog.ts';
+import { ctxOf } from './connection.ts';
+import type { FailedJob, JobCounts } from './jobs.ts';
 import type { FileState, FolderStatus, PhotoState } from './types.ts';
 
 export interface FolderStats {
@@ -25,7 +26,7 @@ export interface CatalogStats {
 }
 
 export function stats(catalog: Catalog): CatalogStats {
-  const db = catalog.db;
+  const db = ctxOf(catalog).db;
   return db.transaction((): CatalogStats => {
     const photos = { active: 0, missing: 0, total: 0 };
     for (const r of db.prepare('SELECT state, count(*) AS n FROM photos GROUP BY state').all() as { state: PhotoState; n: number }[]) {
@@ -46,7 +47,7 @@ export function stats(catalog: Catalog): CatalogStats {
       `SELECT count(*) AS n, coalesce(sum(c.provenance = 'user'), 0) AS user FROM captions c JOIN photos p ON p.id = c.photo_id
        WHERE c.is_current = 1 AND p.state = 'active'`,
     ).get() as { n: number; user: number };
-    const queue = new JobQueue(catalog);
+    const queue = catalog.jobs;
     return {
       file: catalog.file,
       photos,

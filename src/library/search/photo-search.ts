@@ -13,7 +13,7 @@ import { AppError } from '../../shared/errors.ts';
 import type { RetrievalEncoder } from '../../runtime/blip2/retrieval-encoder.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 import { decodeStored } from '../catalog/embeddings.ts';
-import { type BrowseOptions, type BrowsePage, type SearchFilters, browsePhotos, parseFilters, photoPredicate } from './filters.ts';
+import { type BrowseOptions, type BrowsePage, type SearchFilters, browsePhotos, parseFilters, photoPredicate } from '../catalog/photo-filters.ts';
 import { VectorIndex, type VectorStorage } from './vector-search.ts';
 
 export interface PhotoHit {

@@ -17,7 +17,7 @@
 // Bad input (wrong dimension, NaN/∞, bad limit) → AppError 'invalid_argument'.
 import { AppError } from '../../shared/errors.ts';
 import { CoarseIndex, IVF_MIN_PHOTOS, type CoarseOptions, type CoarseStats } from './coarse-index.ts';
-import { assertFinite, EMBED_DIM, QUERY_TOKENS, quantizeInto, type Int8Vectors } from './embedding-codec.ts';
+import { assertFinite, EMBED_DIM, QUERY_TOKENS, quantizeInto, type Int8Vectors } from '../catalog/embedding-codec.ts';
 
 export type VectorStorage = 'f32' | 'int8';
 const BLOCK_SHIFT = 14;

@@ -91,8 +91,6 @@ export interface NewVocabularyEntry {
   category?: TagCategory;
 }
 
-interface VocabularyRow { label: string; prompt: string; category: string | null }
-
 /** Adds (or replaces) one of the user's own entries; returns it as stored. */
 export function addVocabularyEntry(catalog: Catalog, input: NewVocabularyEntry): VocabularyEntry {
   const label = cleanLabel(input.label);
@@ -103,24 +101,18 @@ export function addVocabularyEntry(catalog: Catalog, input: NewVocabularyEntry):
   if (!(TAG_CATEGORIES as readonly string[]).includes(category)) {
     throw new AppError('invalid_argument', `unknown tag category "${category}" (one of ${TAG_CATEGORIES.join(', ')})`);
   }
-  catalog.db
-    .prepare(
-      `INSERT INTO vocabulary (label, prompt, category, created_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (label) DO UPDATE SET label = excluded.label, prompt = excluded.prompt, category = excluded.category`,
-    )
-    .run(label, prompt, category, catalog.now());
+  catalog.upsertVocabularyRow({ label, prompt, category });
   return { label, prompt, category, source: 'user' };
 }
 
 /** Removes one of the user's entries (shipped entries cannot be removed); returns whether it existed. */
 export function removeVocabularyEntry(catalog: Catalog, label: string): boolean {
-  return catalog.db.prepare('DELETE FROM vocabulary WHERE label = ?').run(cleanLabel(label)).changes > 0;
+  return catalog.deleteVocabularyRow(cleanLabel(label));
 }
 
 /** The user's own entries, alphabetically. */
 export function userVocabulary(catalog: Catalog): VocabularyEntry[] {
-  const rows = catalog.db.prepare('SELECT label, prompt, category FROM vocabulary ORDER BY label').all() as VocabularyRow[];
-  return rows.map((r) => ({
+  return catalog.vocabularyRows().map((r) => ({
     label: r.label,
     prompt: r.prompt,
     category: (TAG_CATEGORIES as readonly string[]).includes(r.category ?? '') ? (r.category as TagCategory) : 'custom',

@@ -13,8 +13,9 @@ import { isAbsolute, normalize, sep } from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors.ts';
 import { SORTS, type PhotoSort } from '../../shared/ipc-contract.ts';
-import type { Catalog } from '../catalog/catalog.ts';
-import { cleanLabel } from '../catalog/tags.ts';
+import type { Catalog } from './catalog.ts';
+import { ctxOf } from './connection.ts';
+import { cleanLabel } from './tags.ts';
 
 const Label = z.string().trim().min(1).max(200);
 
@@ -117,7 +118,7 @@ function whereOf(catalog: Catalog, f: SearchFilters): Where {
 export function matchingPhotoIds(catalog: Catalog, filters: SearchFilters): Set<number> {
   const f = parseFilters(filters);
   const w = whereOf(catalog, f);
-  const rows = catalog.db.prepare(`SELECT p.id FROM photos p WHERE ${w.sql}`).pluck().all(...w.params) as number[];
+  const rows = ctxOf(catalog).db.prepare(`SELECT p.id FROM photos p WHERE ${w.sql}`).pluck().all(...w.params) as number[];
   return new Set(rows);
 }
 
@@ -127,7 +128,7 @@ export function matchingPhotoIds(catalog: Catalog, filters: SearchFilters): Set<
  */
 export function photoPredicate(catalog: Catalog, filters: SearchFilters | undefined): (photoId: number) => boolean {
   if (!hasFilters(filters)) {
-    const inactive = new Set(catalog.db.prepare(`SELECT id FROM photos WHERE state <> 'active'`).pluck().all() as number[]);
+    const inactive = new Set(ctxOf(catalog).db.prepare(`SELECT id FROM photos WHERE state <> 'active'`).pluck().all() as number[]);
     return inactive.size === 0 ? () => true : (id) => !inactive.has(id);
   }
   const ids = matchingPhotoIds(catalog, filters!);
@@ -167,8 +168,8 @@ export function browsePhotos(catalog: Catalog, filters: SearchFilters = {}, opts
   if (!Number.isInteger(offset) || offset < 0) throw new AppError('invalid_argument', `offset must be a non-negative integer, got ${offset}`);
   if (!SORTS.includes(sort)) throw new AppError('invalid_argument', `unknown sort "${sort}"; known sorts: ${SORTS.join(', ')}`);
   const w = whereOf(catalog, f);
-  const total = catalog.db.prepare(`SELECT count(*) FROM photos p WHERE ${w.sql}`).pluck().get(...w.params) as number;
-  const photoIds = catalog.db.prepare(`SELECT p.id FROM photos p WHERE ${w.sql} ORDER BY ${ORDER[sort]} LIMIT ? OFFSET ?`)
+  const total = ctxOf(catalog).db.prepare(`SELECT count(*) FROM photos p WHERE ${w.sql}`).pluck().get(...w.params) as number;
+  const photoIds = ctxOf(catalog).db.prepare(`SELECT p.id FROM photos p WHERE ${w.sql} ORDER BY ${ORDER[sort]} LIMIT ? OFFSET ?`)
     .pluck().all(...w.params, limit, offset) as number[];
   return { total, photoIds };
 }
@@ -209,7 +210,7 @@ const registered = new WeakSet<object>();
 
 /** SQLite's lower() and LIKE fold ASCII only; 'Café' must match 'CAFÉ'. */
 function registerFunctions(catalog: Catalog): void {
-  const db = catalog.db;
+  const db = ctxOf(catalog).db;
   if (registered.has(db)) return;
   db.function('pa_icontains', { deterministic: true }, (text: unknown, needle: unknown) =>
     typeof text === 'string' && typeof needle === 'string' && text.toLowerCase().includes(needle.toLowerCase()) ? 1 : 0);

@@ -1,15 +1,15 @@
-// The persistent queue of captioning and tagging work, stored in the catalog's `jobs` table so it
+// The persistent queue of captioning work, stored in the catalog's `jobs` table so it
 // survives restarts and crashes. Every transition is one IMMEDIATE transaction, which makes claims
 // atomic across connections and processes; `complete` writes the result and the 'done' state in the
 // same transaction, so a job finished twice (after a recovery, or by two workers) applies once.
 //   pending ──claimNext──▶ running ──complete──▶ done
 //      ▲                      │ fail (attempts left) / release / recoverInterrupted
 //      └──────────────────────┘ fail (no attempts left, or retry: false) ──▶ failed ──retryFailed──▶ pending
-import { AppError } from '../shared/errors.ts';
-import { Catalog } from '../library/catalog/catalog.ts';
-import { type Db, immediate, stmt } from '../library/catalog/connection.ts';
+import { AppError } from '../../shared/errors.ts';
+import { type Ctx, type Db, immediate, stmt } from './connection.ts';
 
-export type JobKind = 'caption' | 'tags';
+/** The only kind of queued work: search vectors and tags are backfilled from the embeddings table. */
+export type JobKind = 'caption';
 export type JobState = 'pending' | 'running' | 'done' | 'failed';
 
 export interface JobError {
@@ -27,6 +27,7 @@ export interface Job {
   lastError: JobError | null;
   /** The worker that claimed it last. */
   worker: string | null;
+  /** When this work was queued (last): a caption newer than that was written meanwhile. */
   createdAt: number;
   updatedAt: number;
 }
@@ -74,22 +75,23 @@ const toJob = (r: JobRow): Job => ({
   worker: r.worker, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
-const KINDS: ReadonlySet<string> = new Set<JobKind>(['caption', 'tags']);
+const KINDS: ReadonlySet<string> = new Set<JobKind>(['caption']);
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export class JobQueue {
   private readonly db: Db;
   private readonly now: () => number;
 
-  constructor(source: Catalog | Db, opts: { now?: () => number } = {}) {
-    this.db = source instanceof Catalog ? source.db : source;
-    this.now = opts.now ?? (source instanceof Catalog ? source.now : Date.now);
+  /** Made by the catalog (`catalog.jobs`), over its connection and clock. */
+  constructor(ctx: Ctx) {
+    this.db = ctx.db;
+    this.now = ctx.now;
   }
 
   /**
    * Queues work for a photo and returns the live (pending or running) job, new or existing. Returns
-   * undefined when there is nothing to do: a caption job for a photo that has a current caption, a
-   * tags job that already ran, or a job that failed for good (use `force` or `retryFailed`). A job
+   * undefined when there is nothing to do: a caption job for a photo that has a current caption,
+   * or a job that failed for good (use `force` or `retryFailed`). A job
    * row is reused for its (photo, kind), so the table holds one row per piece of work.
    */
   enqueue(photoId: number, kind: JobKind, opts: EnqueueOptions = {}): Job | undefined {
@@ -104,13 +106,12 @@ export class JobQueue {
       if (latest && (latest.state === 'pending' || latest.state === 'running')) return toJob(latest);
       if (!opts.force) {
         if (latest?.state === 'failed') return undefined;
-        if (kind === 'tags' && latest?.state === 'done') return undefined;
         if (kind === 'caption' && stmt(this.db, 'SELECT 1 FROM captions WHERE photo_id = ? AND is_current = 1').get(photoId)) return undefined;
       }
       const now = this.now();
       const row = latest
         ? stmt<JobRow>(this.db, `UPDATE jobs SET state = 'pending', attempts = 0, max_attempts = ?, last_error_code = NULL, last_error = NULL,
-            worker = NULL, updated_at = ? WHERE id = ? RETURNING *`).get(maxAttempts, now, latest.id)
+            worker = NULL, created_at = ?, updated_at = ? WHERE id = ? RETURNING *`).get(maxAttempts, now, now, latest.id)
         : stmt<JobRow>(this.db, `INSERT INTO jobs (photo_id, kind, max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING *`)
             .get(photoId, kind, maxAttempts, now, now);
       return toJob(row!);

@@ -1,4 +1,4 @@
-// The persistent job queue on a real catalog file: idempotent enqueue, claim/complete/fail/retry,
+// The catalog's persistent job queue on a real catalog file: idempotent enqueue, claim/complete/fail/retry,
 // recovery after a killed process, no double application, and several connections and processes
 // claiming from the same WAL file without ever taking the same job.
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Catalog } from '../../src/library/catalog/catalog.ts';
 import type { Folder } from '../../src/library/catalog/types.ts';
-import { JobQueue } from '../../src/jobs/job-queue.ts';
+import type { JobQueue } from '../../src/library/catalog/jobs.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let root: string;
@@ -32,7 +32,7 @@ beforeEach(() => {
   dbFile = join(base, 'catalog.db');
   let t = 1_700_000_000_000;
   cat = Catalog.open(dbFile, { now: () => t++ });
-  q = new JobQueue(cat);
+  q = cat.jobs;
   folder = cat.addFolder(dir);
 });
 
@@ -48,14 +48,15 @@ describe('JobQueue', () => {
     const b = addPhoto('b.jpg');
     const j1 = q.enqueue(a, 'caption')!;
     assert.equal(q.enqueue(a, 'caption')!.id, j1.id);
-    assert.notEqual(q.enqueue(a, 'tags')!.id, j1.id, 'another kind is another job');
-    assert.equal(q.pendingCount(), 2);
+    assert.equal(q.pendingCount(), 1);
     cat.setUserCaption(b, 'already described');
     assert.equal(q.enqueue(b, 'caption'), undefined);
     assert.equal(q.enqueue(b, 'caption', { force: true })!.state, 'pending');
-    assert.deepEqual(q.counts(), { pending: 3, running: 0, done: 0, failed: 0 });
+    assert.deepEqual(q.counts(), { pending: 2, running: 0, done: 0, failed: 0 });
     assert.throws(() => q.enqueue(999, 'caption'), (e: any) => e.code === 'invalid_argument');
     assert.throws(() => q.enqueue(a, 'resize' as never), (e: any) => e.code === 'invalid_argument');
+    // Tags and search vectors are backfilled from the embeddings table, never queued.
+    assert.throws(() => q.enqueue(a, 'tags' as never), (e: any) => e.code === 'invalid_argument');
   });
 
   it('claims oldest first, counts attempts, and hands out a present path', () => {
@@ -71,18 +72,18 @@ describe('JobQueue', () => {
     assert.deepEqual(q.counts(), { pending: 0, running: 2, done: 0, failed: 0 });
   });
 
-  it('leaves jobs of offline or missing photos waiting, and filters by kind', () => {
+  it('leaves jobs of offline or missing photos waiting', () => {
     const a = addPhoto('a.jpg');
     const b = addPhoto('b.jpg');
     q.enqueue(a, 'caption');
-    q.enqueue(b, 'tags');
+    q.enqueue(b, 'caption');
     cat.setFolderStatus(folder.id, 'offline');
     assert.equal(q.claimNext('w'), undefined);
     cat.setFolderStatus(folder.id, 'online');
     cat.confirmFile(join(dir, 'a.jpg'));
     cat.confirmFile(join(dir, 'b.jpg'));
-    assert.equal(q.claimNext('w', { kind: 'tags' })!.photoId, b);
     cat.markFileMissing(join(dir, 'a.jpg'));
+    assert.equal(q.claimNext('w', { kind: 'caption' })!.photoId, b);
     assert.equal(q.claimNext('w'), undefined);
     assert.equal(q.pendingCount(), 1);
   });
@@ -144,11 +145,12 @@ describe('JobQueue', () => {
   it('fails at once when a retry cannot help, and release does not count an attempt', () => {
     const a = addPhoto('a.jpg');
     const b = addPhoto('b.jpg');
-    const ja = q.enqueue(a, 'tags')!;
+    const ja = q.enqueue(a, 'caption')!;
     q.claimNext('w');
     assert.equal(q.fail(ja.id, { code: 'photo_unreadable', message: 'not an image' }, { retry: false }), 'failed');
-    assert.equal(q.enqueue(a, 'tags', { force: true })!.id, ja.id, 'forcing revives the same row');
-    const jb = q.enqueue(b, 'tags')!;
+    assert.equal(q.enqueue(a, 'caption'), undefined, 'a job that failed for good is not queued again unasked');
+    assert.equal(q.enqueue(a, 'caption', { force: true })!.id, ja.id, 'forcing revives the same row');
+    const jb = q.enqueue(b, 'caption')!;
     q.claimNext('w');
     q.claimNext('w');
     assert.equal(q.release(jb.id), true);
@@ -166,7 +168,7 @@ describe('JobQueue', () => {
     cat.close(); // the process dies; the rows stay 'running'
 
     const cat2 = Catalog.open(dbFile);
-    const q2 = new JobQueue(cat2);
+    const q2 = cat2.jobs;
     assert.equal(q2.recoverInterrupted(), 2);
     assert.deepEqual([q2.job(ja.id)!.state, q2.job(ja.id)!.worker], ['pending', null]);
     assert.equal(q2.job(jb.id)!.state, 'failed');
@@ -183,7 +185,7 @@ describe('JobQueue', () => {
   it('never gives the same job to two connections on the same file', () => {
     const ids = Array.from({ length: 20 }, (_, i) => q.enqueue(addPhoto(`p${i}.jpg`), 'caption')!.id);
     const other = Catalog.open(dbFile);
-    const queues = [q, new JobQueue(other)];
+    const queues = [q, other.jobs];
     const claimed: number[] = [];
     for (let i = 0; ; i++) {
       const job = queues[i % 2].claimNext(`w${i % 2}`);
@@ -191,7 +193,7 @@ describe('JobQueue', () => {
       claimed.push(job.id);
     }
     assert.deepEqual([...claimed].sort((x, y) => x - y), ids);
-    assert.equal(new JobQueue(other).counts().running, 20);
+    assert.equal(other.jobs.counts().running, 20);
     other.close();
   });
 
@@ -203,9 +205,8 @@ describe('JobQueue', () => {
     const script = join(root, `worker-${n}.mts`); // .mts: the temp dir has no package.json saying "module"
     writeFileSync(script, `
       import { Catalog } from ${JSON.stringify(join(REPO, 'src/library/catalog/catalog.ts'))};
-      import { JobQueue } from ${JSON.stringify(join(REPO, 'src/jobs/job-queue.ts'))};
       const cat = Catalog.open(process.argv[2]);
-      const q = new JobQueue(cat);
+      const q = cat.jobs;
       // Start together: without this barrier the first child to boot drains the queue alone.
       process.stdout.write('ready\\n');
       await new Promise((go) => process.stdin.once('data', go));
@@ -230,7 +231,7 @@ describe('JobQueue', () => {
     assert.equal(new Set(done).size, N, 'no job completed twice');
     assert.ok(perWorker.filter((d) => d.length > 0).length >= 2, `the processes really competed: ${perWorker.map((d) => d.length)}`);
     cat = Catalog.open(dbFile);
-    q = new JobQueue(cat);
+    q = cat.jobs;
     assert.deepEqual(q.counts(), { pending: 0, running: 0, done: N, failed: 0 });
     for (const p of photos) assert.equal(cat.captionHistory(p).length, 1);
     assert.equal(cat.integrityCheck(), 'ok');

@@ -1,0 +1,19 @@
+// What the indexer needs from inference: caption a photo, caption it and compute its search vectors
+// in one request, or only the vectors. InferenceHost (the worker process) provides it; the indexer
+// never sees processes, protocols or ONNX Runtime.
+import type { CaptionOptions, GeneratedTextData } from '../../jobs/protocol.ts';
+
+export type { CaptionOptions, GeneratedTextData };
+
+export interface InferenceCall {
+  /** Aborting cancels the request; it then rejects with code 'cancelled'. */
+  signal?: AbortSignal;
+}
+
+export interface PhotoInference {
+  caption(imagePath: string, options: CaptionOptions, call?: InferenceCall): Promise<GeneratedTextData>;
+  /** Caption and query vectors from one request (one vision pass when both models share the ViT). */
+  analyze(imagePath: string, opts: { caption: CaptionOptions; embed: true }, call?: InferenceCall): Promise<{ caption?: GeneratedTextData; features?: Float32Array }>;
+  /** The photo's query vectors [queries × embedDim] from the retrieval model. */
+  embedImage(imagePath: string, call?: InferenceCall): Promise<Float32Array>;
+}

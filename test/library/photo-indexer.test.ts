@@ -1,0 +1,199 @@
+// The one per-photo pipeline (PhotoIndexer) with real parts: the inference worker process running the
+// tiny captioning and retrieval fixture models, the SQLite catalog, real photos and XMP sidecars.
+// What the review found the old copies disagreeing on is pinned here: a photo captioned meanwhile is
+// skipped, caption + tags + vectors commit with the job in one transaction (nothing when the job was
+// finished elsewhere), and the caption records the model's conversion time.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { HostRetrievalEncoder } from '../../src/jobs/host-retrieval-encoder.ts';
+import { InferenceHost } from '../../src/jobs/inference-host.ts';
+import type { ModelInfo } from '../../src/jobs/protocol.ts';
+import { Catalog } from '../../src/library/catalog/catalog.ts';
+import type { PhotoInference } from '../../src/library/indexer/inference-client.ts';
+import { type IndexStep, PhotoIndexer, type SearchSetup } from '../../src/library/indexer/photo-indexer.ts';
+import { Library } from '../../src/library/library.ts';
+import { MetadataSync } from '../../src/library/metadata-sync.ts';
+import { PhotoAnalysis } from '../../src/library/photo-analysis.ts';
+import { readSidecar } from '../../src/library/xmp/index.ts';
+import { tinyModel } from '../e2e/fixture-models.ts';
+import { PHOTOS, makeTempDir } from '../helpers/fixtures.ts';
+
+let dir: string;
+let host: InferenceHost;
+let model: ModelInfo;
+let encoder: HostRetrievalEncoder;
+let n = 0;
+
+before(async () => {
+  dir = await makeTempDir();
+  host = new InferenceHost();
+  await host.start();
+  model = await host.load(await tinyModel('opt'), { threads: 1 });
+  encoder = new HostRetrievalEncoder(host, await host.loadRetrieval(await tinyModel('itm'), { threads: 1 }));
+});
+after(async () => {
+  await host?.shutdown();
+});
+
+/** A fresh library over copies of real photos (plus `extra` files), scanned. */
+async function library(files = ['chelsea.jpg', 'coffee.jpg', 'rocket.jpg'], extra: Record<string, Buffer> = {}): Promise<{ lib: Library; folder: string }> {
+  const base = join(dir, `t${++n}`);
+  const folder = join(base, 'photos');
+  await mkdir(folder, { recursive: true });
+  for (const f of files) await cp(join(PHOTOS, f), join(folder, f));
+  for (const [name, text] of Object.entries(extra)) await writeFile(join(folder, name), text);
+  const lib = Library.open(join(base, 'catalog.db'));
+  lib.addFolder(folder);
+  await lib.scanAll();
+  return { lib, folder };
+}
+
+function indexer(lib: Library, o: { search?: SearchSetup; inference?: PhotoInference; caption?: boolean } = {}): PhotoIndexer {
+  const metadata = new MetadataSync(lib.catalog, { xmp: 'sidecar', sidecarNaming: 'ext' });
+  return new PhotoIndexer({
+    catalog: lib.catalog,
+    inference: () => o.inference ?? host,
+    caption: () => (o.caption === false ? undefined : { modelId: model.label, convertedAt: model.createdAt, options: { maxNewTokens: 5 } }),
+    search: () => o.search,
+    writeSidecar: (id) => metadata.write(id),
+    workerId: 'test-worker',
+  });
+}
+
+async function steps(ix: PhotoIndexer, signal?: AbortSignal): Promise<IndexStep[]> {
+  const out: IndexStep[] = [];
+  await ix.drain(signal, (s) => out.push(s));
+  return out;
+}
+
+describe('PhotoIndexer', () => {
+  it('captions, tags and embeds each photo from one request, commits them with the job, and writes the sidecar', async () => {
+    const { lib, folder } = await library();
+    const analysis = await PhotoAnalysis.load(lib.catalog, encoder);
+    const added: number[] = [];
+    const run = await steps(indexer(lib, { search: { analysis, index: { add: (id) => void added.push(id) } } }));
+    assert.deepEqual(run.map((s) => [s.task, s.outcome]), [['caption', 'done'], ['caption', 'done'], ['caption', 'done']],
+      'vectors came with the captions: no separate analysis pass');
+    const ids = lib.catalog.listPhotos().map((p) => p.id);
+    assert.deepEqual(added.sort(), [...ids].sort(), 'the live index got every photo');
+    for (const id of ids) {
+      const c = lib.catalog.currentCaption(id)!;
+      assert.equal(c.provenance, 'ai');
+      assert.equal(c.modelId, model.label);
+      assert.equal((c.settings as { modelConvertedAt?: string }).modelConvertedAt, model.createdAt, 'the caption records the conversion time');
+      assert.equal(lib.catalog.hasEmbedding(id, encoder.modelId), true);
+      assert.equal(lib.catalog.embedding(id, encoder.modelId)!.length, encoder.queries * encoder.embedDim);
+    }
+    const side = await readSidecar(join(folder, 'coffee.jpg.xmp'));
+    assert.equal(side?.description, lib.catalog.currentCaption(lib.catalog.fileByPath(join(folder, 'coffee.jpg'))!.photoId)!.text);
+    assert.deepEqual(lib.catalog.jobs.counts(), { pending: 0, running: 0, done: 3, failed: 0 });
+    assert.equal(await indexer(lib, { search: { analysis } }).step(), undefined, 'nothing left');
+    lib.close();
+  });
+
+  it('skips a photo captioned meanwhile (by the user) without calling the model', async () => {
+    const { lib } = await library(['coffee.jpg']);
+    const id = lib.catalog.listPhotos()[0].id;
+    // The scan queued the photo; the user typed a caption before the worker got to it.
+    assert.equal(lib.catalog.jobs.counts().pending, 1);
+    lib.catalog.setUserCaption(id, 'my coffee, my words');
+    let calls = 0;
+    const counting: PhotoInference = {
+      caption: (...a) => { calls++; return host.caption(...a); },
+      analyze: (...a) => { calls++; return host.analyze(...a) as never; },
+      embedImage: (...a) => { calls++; return host.embedImage(...a); },
+    };
+    const run = await steps(indexer(lib, { inference: counting }));
+    assert.deepEqual(run.map((s) => s.outcome), ['skipped']);
+    assert.equal(calls, 0);
+    assert.equal(lib.catalog.currentCaption(id)!.text, 'my coffee, my words');
+    assert.equal(lib.catalog.captionHistory(id).length, 1);
+    // Asking for an AI caption again (a job queued on purpose over the caption) does run, and the
+    // user's words stay current.
+    lib.catalog.jobs.enqueue(id, 'caption', { force: true });
+    assert.deepEqual((await steps(indexer(lib))).map((s) => s.outcome), ['done']);
+    assert.equal(lib.catalog.currentCaption(id)!.text, 'my coffee, my words');
+    assert.deepEqual(lib.catalog.captionHistory(id).map((c) => c.provenance).sort(), ['ai', 'user']);
+    lib.close();
+  });
+
+  it('stores nothing (caption, tags or vectors) when another process finished the job meanwhile', async () => {
+    const { lib } = await library(['rocket.jpg']);
+    const analysis = await PhotoAnalysis.load(lib.catalog, encoder);
+    const id = lib.catalog.listPhotos()[0].id;
+    // While our request runs, another process (its own connection) takes the job over after a
+    // recovery and completes it with its caption.
+    const other = Catalog.open(lib.catalog.file);
+    const racing: PhotoInference = {
+      caption: host.caption.bind(host),
+      embedImage: host.embedImage.bind(host),
+      analyze: async (path, req, call) => {
+        const r = await host.analyze(path, req, call);
+        other.jobs.recoverInterrupted();
+        const job = other.jobs.claimNext('other-process')!;
+        assert.equal(other.jobs.complete(job.id, () => void other.addAiCaption(id, { text: 'written by the other process', modelId: 'm' })), true);
+        return r;
+      },
+    };
+    const ix = indexer(lib, { inference: racing, search: { analysis } });
+    const step = await ix.step();
+    other.close();
+    assert.deepEqual([step?.task, step?.outcome], ['caption', 'skipped']);
+    assert.deepEqual(lib.catalog.captionHistory(id).map((c) => c.text), ['written by the other process']);
+    assert.equal(lib.catalog.hasEmbedding(id, encoder.modelId), false, 'no vectors outside the job that applied');
+    assert.equal(lib.catalog.tagsOf(id).length, 0, 'no tags either');
+    // The photo still lacks vectors, so the backfill gives it its own, with tags, in one transaction.
+    assert.deepEqual(await ix.step().then((s) => [s?.task, s?.outcome]), ['analyze', 'done']);
+    assert.equal(lib.catalog.hasEmbedding(id, encoder.modelId), true);
+    lib.close();
+  });
+
+  it('backfills vectors and tags of photos captioned before search was set up, then recalibrates', async () => {
+    const { lib, folder } = await library();
+    await steps(indexer(lib));
+    const ids = lib.catalog.listPhotos().map((p) => p.id);
+    assert.equal(ids.every((id) => !lib.catalog.hasEmbedding(id, encoder.modelId)), true);
+    const analysis = await PhotoAnalysis.load(lib.catalog, encoder);
+    const run = await steps(indexer(lib, { search: { analysis }, caption: false }));
+    assert.deepEqual(run.map((s) => [s.task, s.outcome]), [['analyze', 'done'], ['analyze', 'done'], ['analyze', 'done']]);
+    assert.equal(lib.catalog.embeddingCount(encoder.modelId), 3);
+    // The first full library calibrates the tag thresholds on its own vectors.
+    assert.ok(analysis.tagger.calibration, 'calibrated once the backlog was done');
+    assert.ok(existsSync(join(folder, 'chelsea.jpg.xmp')));
+    lib.close();
+  });
+
+  it('an unreadable photo fails for good once, is reported by name, and the others are still done', async () => {
+    const { lib, folder } = await library(['coffee.jpg'], { 'broken.jpg': readFileSync(join(PHOTOS, 'rocket.jpg')).subarray(0, 4000) });
+    const analysis = await PhotoAnalysis.load(lib.catalog, encoder);
+    const ix = indexer(lib, { search: { analysis } });
+    const run = await steps(ix);
+    const failed = run.filter((s) => s.outcome === 'failed');
+    assert.equal(failed.length, 2, 'its caption job, then its vectors: each once in this run');
+    for (const f of failed) {
+      assert.equal(f.outcome === 'failed' && f.error.code, 'photo_unreadable');
+      assert.equal(f.outcome === 'failed' && f.final, true);
+      assert.equal(f.path, join(folder, 'broken.jpg'));
+    }
+    assert.equal(run.filter((s) => s.outcome === 'done').length, 1);
+    assert.equal(await ix.step(), undefined, 'not offered again in this run');
+    ix.retryFailed();
+    assert.equal((await ix.step())?.outcome, 'failed', 'offered again after retryFailed');
+    lib.close();
+  });
+
+  it('a cancelled photo goes back to the queue without using an attempt', async () => {
+    const { lib } = await library(['chelsea.jpg']);
+    const abort = new AbortController();
+    const ix = indexer(lib);
+    const step = await ix.step(abort.signal, () => abort.abort());
+    assert.equal(step?.outcome, 'cancelled');
+    const [job] = [lib.catalog.jobs.job(1)!];
+    assert.deepEqual([job.state, job.attempts], ['pending', 0]);
+    assert.equal((await ix.step())?.outcome, 'done');
+    lib.close();
+  });
+});
