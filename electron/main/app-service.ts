@@ -226,10 +226,11 @@ export class AppService implements ServiceApi {
 
   async regenerateCaption(args: ParsedArgsOf<'regenerateCaption'>): Promise<PhotoDetail> {
     const path = presentPath(this.lib.catalog, args.photoId);
-    const { result, options, modelId } = await this.chat.caption(args.requestId, path, args.options);
-    // Stored with what made it (provenance); it becomes current unless the user wrote the current one.
+    const { result, options, modelId, convertedAt } = await this.chat.caption(args.requestId, path, args.options);
+    // Stored with what made it (provenance), as the indexer stores it; it becomes current unless the
+    // user wrote the current one.
     this.lib.catalog.addAiCaption(args.photoId, {
-      text: result.text, modelId, prompt: options.prompt ?? null, settings: { ...options, tokenIds: result.tokenIds },
+      text: result.text, modelId, prompt: options.prompt ?? null, settings: { ...options, tokenIds: result.tokenIds, modelConvertedAt: convertedAt },
     });
     return this.afterEdit(args.photoId);
   }

@@ -17,6 +17,8 @@ export interface RegeneratedCaption {
   result: GeneratedTextData;
   options: CaptionOptions;
   modelId: string;
+  /** When the model folder was converted (recorded with the caption). */
+  convertedAt: string;
 }
 
 export class ChatService {
@@ -47,7 +49,7 @@ export class ChatService {
 
   /** A new AI caption for the photo at `path` (streamed); cancelling rejects with 'cancelled'. */
   async caption(requestId: string, path: string, choices: GenerationChoices): Promise<RegeneratedCaption> {
-    const { host, modelId } = this.inference.requireCaption();
+    const { host, modelId, convertedAt } = this.inference.requireCaption();
     const s = this.settings();
     const prompt = (choices.prompt ?? s.captionPrompt).trim();
     const options: CaptionOptions = {
@@ -57,7 +59,7 @@ export class ChatService {
       signal,
       onToken: (t) => this.events.emit('stream:token', { requestId, text: t.text }),
     }));
-    return { result, options, modelId };
+    return { result, options, modelId, convertedAt };
   }
 
   /** Cancels the ask or regeneration with this id; false when none is running. */
