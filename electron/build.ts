@@ -44,6 +44,8 @@ const IMPORT_META_URL_FN = '__paImportMetaUrl';
 const IMPORT_META_URL_BANNER =
   `var ${IMPORT_META_URL_FN} = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;`;
 
+const OWN_REQUIRE = /^const require = createRequire\(import\.meta\.url\);$/m;
+
 /** Rewrites import.meta.url to the module's source location, computed from the bundle's __dirname. */
 function importMetaUrlPlugin(outDir: string): Plugin {
   return {
@@ -52,8 +54,12 @@ function importMetaUrlPlugin(outDir: string): Plugin {
       b.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
         const loader = LOADERS[extname(args.path)];
         if (!loader) return undefined;
-        const text = await readFile(args.path, 'utf8');
+        let text = await readFile(args.path, 'utf8');
         if (!text.includes('import.meta.url')) return undefined;
+        // `const require = createRequire(import.meta.url)` (graph-builder.ts loads onnx-proto so) would
+        // hide those requires from esbuild: in CommonJS the module's own require is that require, so
+        // the declaration goes and the packages it loads are bundled like any import.
+        text = text.replace(OWN_REQUIRE, '');
         const fromBundle = relative(outDir, args.path).split(sep).join('/');
         return { contents: text.replaceAll('import.meta.url', `${IMPORT_META_URL_FN}(${JSON.stringify(fromBundle)})`), loader };
       });

@@ -1,25 +1,21 @@
-// The installer configuration (electron/electron-builder.config.ts; building an installer needs the
-// network, so it is not run here): the native modules' real files are unpacked from the asar, each
-// platform keeps only its own binaries (checked against onnxruntime-node's installed bin/ tree), the
-// three OSes have their targets, and every packaged path exists or is a build output.
+// The installer configuration (electron/electron-builder.config.ts), statically, for every platform:
+// the native modules' real files are unpacked from the asar, each platform keeps only its own OS and
+// architecture's binaries (checked against onnxruntime-node's installed bin/ tree with electron-builder's
+// own matcher, minimatch), the three OSes have their targets, and every packaged path exists or is a
+// build output. test/electron/package-dir.test.ts runs electron-builder itself for Linux.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
+import { minimatch } from 'minimatch';
 import sharp from 'sharp';
 import { BUNDLES, DEFAULT_OUT_DIR, RENDERER_OUT_DIR, ROOT } from '../../electron/build.ts';
-import config, { NATIVE_MODULES } from '../../electron/electron-builder.config.ts';
+import config, { COMMON_FILES, NATIVE_MODULES } from '../../electron/electron-builder.config.ts';
 
-/** electron-builder's glob subset used in the config: `**`, `*`, `{a,b}`. */
-function globToRegExps(glob: string): RegExp[] {
-  const m = /\{([^{}]*)\}/.exec(glob);
-  if (m) return m[1].split(',').flatMap((alt) => globToRegExps(glob.slice(0, m.index) + alt + glob.slice(m.index + m[0].length)));
-  const body = glob.split('/').map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*'))).join('/');
-  return [new RegExp(`^${body}$`)];
-}
-const matches = (file: string, glob: string): boolean => globToRegExps(glob).some((r) => r.test(file));
-const excludedBy = (file: string, patterns: readonly string[]): boolean =>
-  patterns.some((p) => p.startsWith('!') && matches(file, p.slice(1)));
+/** electron-builder's matching: minimatch with dot files, after its \${arch} macro. */
+const matches = (file: string, glob: string, arch = 'x64'): boolean => minimatch(file, glob.replaceAll('${arch}', arch), { dot: true });
+const excludedBy = (file: string, patterns: readonly string[], arch = 'x64'): boolean =>
+  patterns.some((p) => p.startsWith('!') && matches(file, p.slice(1), arch));
 
 function filesUnder(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
@@ -43,24 +39,31 @@ describe('electron-builder configuration', () => {
     for (const f of natives) assert.ok(config.asarUnpack.some((p) => matches(f, p)), `${f} is unpacked`);
   });
 
-  it("keeps only each platform's own onnxruntime-node and sharp binaries", () => {
+  it("keeps only each platform's own onnxruntime-node and sharp binaries, for the target architecture", () => {
     const ort = filesUnder('node_modules/onnxruntime-node/bin');
     const sharpPackages = [
-      'sharp-linux-x64', 'sharp-libvips-linux-x64', 'sharp-linuxmusl-arm64', 'sharp-win32-x64',
-      'sharp-darwin-arm64', 'sharp-libvips-darwin-arm64', 'sharp-wasm32',
+      'sharp-linux-x64', 'sharp-libvips-linux-x64', 'sharp-linux-arm64', 'sharp-linuxmusl-arm64', 'sharp-linuxmusl-x64',
+      'sharp-win32-x64', 'sharp-win32-arm64', 'sharp-darwin-arm64', 'sharp-darwin-x64', 'sharp-libvips-darwin-arm64', 'sharp-wasm32',
     ].map((p) => `node_modules/@img/${p}/lib/binary`);
     for (const [os, options] of Object.entries(PLATFORMS)) {
-      const own = (f: string): boolean => f.split('/').some((seg) => seg === os || seg.startsWith(`sharp-${os}`) || seg.startsWith(`sharp-libvips-${os}`));
-      const kept = [...ort, ...sharpPackages].filter((f) => !excludedBy(f, options.files));
-      assert.ok(kept.some((f) => f.includes(`/${os}/`) && f.endsWith('onnxruntime_binding.node')), `${os} keeps its ONNX Runtime`);
-      assert.deepEqual(kept.filter((f) => !own(f)), [], `${os} drops the other platforms' binaries`);
+      for (const arch of ['x64', 'arm64']) {
+        const own = (f: string): boolean => f.includes(`/${os}/${arch}/`) || f.includes(`/sharp-${os}-${arch}/`) || f.includes(`/sharp-libvips-${os}-${arch}/`);
+        const kept = [...ort, ...sharpPackages].filter((f) => !excludedBy(f, options.files, arch));
+        if (ort.some((f) => f.includes(`/${os}/${arch}/`))) {
+          assert.ok(kept.some((f) => f.includes(`/${os}/${arch}/`) && f.endsWith('onnxruntime_binding.node')), `${os}-${arch} keeps its ONNX Runtime`);
+        }
+        assert.deepEqual(kept.filter((f) => !own(f)), [], `${os}-${arch} drops the other platforms' and architectures' binaries`);
+      }
     }
-    // onnxruntime-node's DirectML runtime ships only with Windows.
+    // onnxruntime-node's DirectML runtime ships only with Windows; CUDA/TensorRT providers only in a GPU build.
     assert.ok(excludedBy('node_modules/onnxruntime-node/bin/napi-v6/win32/x64/DirectML.dll', config.linux.files));
+    assert.ok(excludedBy('node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so', config.linux.files));
+    assert.ok(excludedBy('node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_tensorrt.so', config.linux.files));
+    assert.ok(!excludedBy('node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1', config.linux.files));
   });
 
-  it('builds AppImage and deb on Linux, NSIS on Windows, dmg on macOS', () => {
-    assert.deepEqual(config.linux.target, ['AppImage', 'deb']);
+  it('builds deb and AppImage on Linux, NSIS on Windows, dmg on macOS', () => {
+    assert.deepEqual(config.linux.target, ['deb', 'AppImage']);
     assert.deepEqual(config.win.target, ['nsis']);
     assert.deepEqual(config.mac.target, ['dmg']);
     assert.equal(config.productName, 'Photo Assistant');
@@ -69,15 +72,20 @@ describe('electron-builder configuration', () => {
 
   it('packages only paths that exist or that the build writes', () => {
     const buildOutputs = [DEFAULT_OUT_DIR, RENDERER_OUT_DIR].map((d) => relative(ROOT, d).split('\\').join('/'));
-    for (const pattern of config.files.filter((p) => !p.startsWith('!'))) {
+    for (const pattern of COMMON_FILES.filter((p) => !p.startsWith('!'))) {
       const staticPart = pattern.split('/').filter((_, i, segs) => !segs.slice(0, i + 1).some((s) => /[*{?]/.test(s))).join('/');
       const ok = buildOutputs.includes(staticPart) || existsSync(join(ROOT, staticPart));
       assert.ok(ok, `${pattern}: ${staticPart} neither exists nor is a build output`);
     }
     // The packaged app starts the bundled main process (package.json's own "main" is not the app's).
     assert.equal(config.extraMetadata.main, `${relative(ROOT, DEFAULT_OUT_DIR).split('\\').join('/')}/${BUNDLES.main.out}`);
-    assert.ok(!excludedBy(config.extraMetadata.main, config.files), 'the main bundle is not excluded');
-    assert.ok(config.files.includes('assets/**/*'), 'assets (tag vocabulary, icons) ship with the app');
+    for (const options of Object.values(PLATFORMS)) {
+      assert.ok(!excludedBy(config.extraMetadata.main, options.files), 'the main bundle is not excluded');
+      assert.ok(options.files.includes('assets/**/*'), 'assets (tag vocabulary, icons) ship with the app');
+      assert.deepEqual(options.files.slice(0, COMMON_FILES.length), COMMON_FILES, 'each platform packages the common list');
+    }
+    // A top-level `files` would be a second file set, and a platform list of only exclusions would add back "**/*".
+    assert.ok(!('files' in config));
   });
 
   it("packages every data file the core looks up beside its sources (new URL('…', import.meta.url))", () => {
@@ -93,7 +101,7 @@ describe('electron-builder configuration', () => {
       }
     }
     assert.ok(lookups.includes('assets/tags/vocabulary.json'), `the tag vocabulary is among ${lookups.join(', ')}`);
-    const included = (f: string): boolean => config.files.some((p) => !p.startsWith('!') && matches(f, p)) && !excludedBy(f, config.files);
+    const included = (f: string): boolean => COMMON_FILES.some((p) => !p.startsWith('!') && matches(f, p)) && !excludedBy(f, COMMON_FILES);
     for (const f of lookups.filter((l) => !CLI_ONLY.includes(l))) {
       assert.ok(existsSync(join(ROOT, f)), `${f} exists`);
       assert.ok(included(f), `${f} is packaged`);
@@ -110,9 +118,20 @@ describe('electron-builder configuration', () => {
     assert.ok(existsSync(join(ROOT, 'assets/icons/icon.svg')), 'the icon source');
   });
 
+  it("points the app's users to no command line: the installers ship none", () => {
+    for (const f of filesUnder('renderer/src').filter((x) => /\.(svelte|ts)$/.test(x) && !/\.test\.ts$/.test(x))) {
+      assert.doesNotMatch(readFileSync(join(ROOT, f), 'utf8'), /photo-assistant (convert|caption|models|index)|npx photo-assistant/, f);
+    }
+  });
+
   it('is the configuration `npm run dist` uses, after `npm run build`', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    assert.match(scripts.dist, /^npm run build && electron-builder --config electron\/electron-builder\.config\.ts\b/);
+    assert.equal(scripts.dist, 'npm run build && node --import tsx electron/packaging/dist.ts');
     assert.match(scripts.build, /electron\/build\.ts/);
+    const dist = readFileSync(join(ROOT, 'electron/packaging/dist.ts'), 'utf8');
+    assert.match(dist, /\['--config', BUILDER_CONFIG/);
+    assert.match(dist, /export const BUILDER_CONFIG = 'electron\/electron-builder\.config\.ts'/);
+    // Nothing rebuilds this checkout's node_modules for Electron: afterPack places a staged build.
+    assert.equal(config.npmRebuild, false);
   });
 });
