@@ -120,15 +120,19 @@ export async function bundleElectron(options: { outDir?: string; only?: BundleNa
   return { outDir, files, warnings: results.flatMap((r) => r.warnings) };
 }
 
-/** The Vite half: renderer/dist. Skipped, saying so, when the renderer has no Vite config. */
-export async function buildRenderer(): Promise<'built' | 'skipped'> {
+/**
+ * The Vite half: renderer/dist. Skipped, saying so, when the renderer has no Vite config. Vite's
+ * output goes to our stdout, or to stderr with `logTo: 'stderr'` (a node:test file must keep its
+ * stdout to the test runner's protocol: a child writing there can split a message).
+ */
+export async function buildRenderer(options: { logTo?: 'stdout' | 'stderr' } = {}): Promise<'built' | 'skipped'> {
   if (!existsSync(RENDERER_CONFIG)) {
-    process.stdout.write(`renderer: ${relative(ROOT, RENDERER_CONFIG)} not found, renderer build skipped\n`);
+    (options.logTo === 'stderr' ? process.stderr : process.stdout).write(`renderer: ${relative(ROOT, RENDERER_CONFIG)} not found, renderer build skipped\n`);
     return 'skipped';
   }
   const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [vite, 'build', '--config', RENDERER_CONFIG], { cwd: ROOT, stdio: 'inherit' });
+    const child = spawn(process.execPath, [vite, 'build', '--config', RENDERER_CONFIG], { cwd: ROOT, stdio: ['ignore', options.logTo === 'stderr' ? 2 : 1, 2] });
     child.once('error', reject);
     child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`vite build failed (${signal ?? `exit code ${code}`})`))));
   });

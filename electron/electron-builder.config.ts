@@ -94,8 +94,10 @@ const config = {
     enableNodeOptionsEnvironmentVariable: false,
     enableNodeCliInspectArguments: false,
     onlyLoadAppFromAsar: true,
+    // Electron validates it on macOS and Windows (electron-builder embeds the hash there); a no-op on Linux.
     enableEmbeddedAsarIntegrityValidation: true,
     enableCookieEncryption: true,
+    // The window is served from app://, never file://.
     grantFileProtocolExtraPrivileges: false,
   },
   // No spaces in file names: photo-assistant-0.1.0-x86_64.AppImage, photo-assistant_0.1.0_amd64.deb.

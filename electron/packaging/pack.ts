@@ -39,8 +39,16 @@ export interface PackOptions {
   electronDist: string;
   outDir: string;
   arch?: 'x64' | 'arm64';
+  /** electron-builder's Linux target: 'dir' (default), or 'deb' (needs fpm, unless effectiveOptionComputed stops before it). */
+  target?: 'dir' | 'deb';
   /** Replaces the config's afterPack (the test places a Node build of better-sqlite3 itself). */
   afterPack?: Configuration['afterPack'];
+  /** Merged over the config (e.g. extraMetadata for a test). */
+  overrides?: Partial<Configuration>;
+  /** electron-builder's hook with a target's computed options (the deb's fpm arguments); true skips the tool. */
+  effectiveOptionComputed?: (options: unknown) => Promise<boolean>;
+  /** Where electron-builder logs: stdout (default), or stderr (a node:test file's stdout is the runner's). */
+  logTo?: 'stdout' | 'stderr';
 }
 
 /**
@@ -56,20 +64,28 @@ export function freshConfig(): typeof config {
   };
 }
 
-/** electron-builder's `dir` target for Linux; returns the unpacked app folder (dist/…/linux-unpacked). */
+/** Runs electron-builder for Linux; returns the unpacked app folder (…/linux-unpacked) every target is made from. */
 export async function packLinuxDir(options: PackOptions): Promise<string> {
-  const { Arch, Platform, build } = await import('electron-builder');
+  const { Arch, Platform, build, log } = await import('electron-builder');
   const arch = options.arch ?? 'x64';
+  const base = freshConfig();
+  const logger = log as unknown as { stream: NodeJS.WritableStream };
+  const stream = logger.stream;
+  if (options.logTo === 'stderr') logger.stream = process.stderr;
   await build({
     projectDir: ROOT,
-    targets: Platform.LINUX.createTarget('dir', Arch[arch]),
+    targets: Platform.LINUX.createTarget(options.target ?? 'dir', Arch[arch]),
     publish: 'never',
+    effectiveOptionComputed: options.effectiveOptionComputed,
     config: {
-      ...freshConfig(),
+      ...base,
+      ...options.overrides,
       electronDist: options.electronDist,
-      directories: { ...config.directories, output: options.outDir },
+      directories: { ...base.directories, output: options.outDir },
       ...(options.afterPack !== undefined ? { afterPack: options.afterPack } : {}),
     },
+  }).finally(() => {
+    logger.stream = stream;
   });
   const unpacked = join(options.outDir, arch === 'x64' ? 'linux-unpacked' : `linux-${arch}-unpacked`);
   if (!existsSync(unpacked)) throw new Error(`electron-builder wrote no ${unpacked}`);

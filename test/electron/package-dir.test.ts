@@ -4,6 +4,7 @@
 // Then app.asar and app.asar.unpacked are read back (@electron/asar): entry points, native modules
 // unpacked with their shared libraries, nothing that is a test, fixture, source or source map, only
 // the target's binaries and locale, the fuses written into the binary, and the app part's size budget.
+// The deb target runs too, up to fpm (not installed here): its fpm arguments, postinst and AppArmor profile.
 // The afterPack hook's Electron-ABI check is exercised on its own (a stand-in has no Electron natives:
 // the build here places this checkout's Node build of better-sqlite3 instead, and says so).
 import assert from 'node:assert/strict';
@@ -37,11 +38,12 @@ before(async () => {
   // What `npm run dist` packages: the bundles and the renderer, built now.
   const { warnings } = await bundleElectron();
   assert.deepEqual(warnings.map((w) => w.text), []);
-  await buildRenderer();
+  await buildRenderer({ logTo: 'stderr' });
   const electronDist = writeStandInElectronDist(join(tmp, 'electron-dist'));
   appDir = await packLinuxDir({
     electronDist,
     outDir: join(tmp, 'out'),
+    logTo: 'stderr',
     // A stand-in has no Electron build of better-sqlite3: place the Node one, checking its (Node's) ABI.
     afterPack: async (ctx) => placeNatives(ctx.packager.getResourcesDir(ctx.appOutDir), ROOT, process.versions.modules),
   });
@@ -127,9 +129,9 @@ describe('the packaged app (electron-builder dir target, stand-in Electron)', ()
     });
   });
 
-  it(`keeps the app part within ${APP_BUDGET_BYTES / 1e6} MB (Electron excluded) and prints it`, () => {
+  it(`keeps the app part within ${APP_BUDGET_BYTES / 1e6} MB (Electron excluded) and prints it`, (t) => {
     const sizes = packedSizes(appDir);
-    process.stdout.write(`${formatSizes(appDir, sizes)}\n`);
+    for (const line of formatSizes(appDir, sizes).split('\n')) t.diagnostic(line);
     assert.ok(sizes.app <= APP_BUDGET_BYTES, `app part ${(sizes.app / 1e6).toFixed(1)} MB`);
     assert.ok(sizes.unpacked > 0 && sizes.asar > 0);
   });
@@ -141,6 +143,50 @@ describe('the packaged app (electron-builder dir target, stand-in Electron)', ()
     if (abi === process.versions.modules) return;
     assert.throws(() => placeNatives(resources, ROOT, abi), new RegExp(`built for ABI ${process.versions.modules}, Electron needs ${abi}`));
     assert.throws(() => placeNatives(resources, join(tmp, 'nothing-staged'), abi), /npm run dist/);
+  });
+});
+
+describe("the deb target, run up to fpm (fpm is not installed here: electron-builder's effectiveOptionComputed hook stops there)", () => {
+  let fpmArgs: string[] = [];
+  let afterInstall = '';
+  let debAppDir = '';
+
+  before(async () => {
+    const electronDist = writeStandInElectronDist(join(tmp, 'electron-dist-deb'));
+    debAppDir = await packLinuxDir({
+      electronDist,
+      outDir: join(tmp, 'out-deb'),
+      logTo: 'stderr',
+      target: 'deb',
+      afterPack: async (ctx) => placeNatives(ctx.packager.getResourcesDir(ctx.appOutDir), ROOT, process.versions.modules),
+      // fpm's --url: package.json has no homepage yet (npm run dist refuses a deb without one).
+      overrides: { extraMetadata: { ...config.extraMetadata, homepage: 'https://example.invalid/photo-assistant' } },
+      effectiveOptionComputed: async (options) => {
+        if (!Array.isArray(options) || !Array.isArray(options[0])) return false;
+        fpmArgs = options[0] as string[];
+        const script = fpmArgs[fpmArgs.indexOf('--after-install') + 1];
+        afterInstall = readFileSync(script, 'utf8');
+        return true;
+      },
+    });
+  });
+
+  it('names the package and its file without spaces', () => {
+    const arg = (flag: string): string => fpmArgs[fpmArgs.indexOf(flag) + 1];
+    assert.equal(arg('--name'), 'photo-assistant');
+    assert.match(arg('--package'), /\/photo-assistant_0\.1\.0_amd64\.deb$/);
+    assert.equal(arg('--architecture'), 'amd64');
+    assert.ok(fpmArgs.some((a) => a.endsWith('=/opt/Photo Assistant')), 'installs the app folder in /opt');
+  });
+
+  it('puts the AppArmor profile into the package, rendered, and installs it from the postinst', () => {
+    const profile = readFileSync(join(debAppDir, 'resources', 'apparmor-profile'), 'utf8');
+    assert.match(profile, /^profile "photo-assistant" "\/opt\/Photo Assistant\/photo-assistant" flags=\(unconfined\) \{$/m);
+    assert.match(profile, /^\s+userns,$/m);
+    assert.match(afterInstall, /APPARMOR_PROFILE_SOURCE='\/opt\/Photo Assistant\/resources\/apparmor-profile'/);
+    assert.match(afterInstall, /APPARMOR_PROFILE_TARGET='\/etc\/apparmor\.d\/photo-assistant'/);
+    assert.match(afterInstall, /apparmor_parser --replace/);
+    assert.doesNotMatch(afterInstall, /no-sandbox/);
   });
 });
 

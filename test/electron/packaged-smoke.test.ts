@@ -83,8 +83,8 @@ describe('the packaged app starts (real Electron, fused, under X)', { skip }, ()
     if (!existsSync(staged) || addonAbi(staged) !== electron.abi) await prepareElectronNatives(target);
 
     await bundleElectron();
-    await buildRenderer();
-    const appDir = await packLinuxDir({ electronDist: found.dir, outDir: join(tmp, 'out'), arch: process.arch === 'arm64' ? 'arm64' : 'x64' });
+    await buildRenderer({ logTo: 'stderr' });
+    const appDir = await packLinuxDir({ electronDist: found.dir, outDir: join(tmp, 'out'), logTo: 'stderr', arch: process.arch === 'arm64' ? 'arm64' : 'x64' });
 
     // A user-data folder with the tiny fixture model set (the app reads <XDG_CONFIG_HOME>/Photo Assistant/settings.json).
     const config = join(tmp, 'config');
@@ -104,7 +104,7 @@ describe('the packaged app starts (real Electron, fused, under X)', { skip }, ()
     const port = await freePort();
     app = spawn(join(appDir, 'photo-assistant'), [`--remote-debugging-port=${port}`], {
       env: { ...process.env, DISPLAY: display, XDG_CONFIG_HOME: config, HOME: tmp, ELECTRON_ENABLE_LOGGING: '1' },
-      stdio: ['ignore', 'inherit', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     app.stderr?.on('data', (d: Buffer) => {
       appStderr += d.toString();
