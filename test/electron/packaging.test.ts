@@ -4,6 +4,7 @@
 // own matcher, minimatch), the three OSes have their targets, and every packaged path exists or is a
 // build output. test/electron/package-dir.test.ts runs electron-builder itself for Linux.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
@@ -11,6 +12,7 @@ import { minimatch } from 'minimatch';
 import sharp from 'sharp';
 import { BUNDLES, DEFAULT_OUT_DIR, RENDERER_OUT_DIR, ROOT } from '../../electron/build.ts';
 import config, { COMMON_FILES, NATIVE_MODULES } from '../../electron/electron-builder.config.ts';
+import { MIN_NODE, targetFromArgs } from '../../electron/packaging/dist.ts';
 
 /** electron-builder's matching: minimatch with dot files, after its \${arch} macro. */
 const matches = (file: string, glob: string, arch = 'x64'): boolean => minimatch(file, glob.replaceAll('${arch}', arch), { dot: true });
@@ -133,5 +135,19 @@ describe('electron-builder configuration', () => {
     assert.match(dist, /export const BUILDER_CONFIG = 'electron\/electron-builder\.config\.ts'/);
     // Nothing rebuilds this checkout's node_modules for Electron: afterPack places a staged build.
     assert.equal(config.npmRebuild, false);
+  });
+
+  it('`npm run dist` reads its target from the electron-builder flags', () => {
+    assert.deepEqual(targetFromArgs(['--linux']), { platform: 'linux', arch: process.arch });
+    assert.deepEqual(targetFromArgs(['--linux', 'deb', '--arm64']), { platform: 'linux', arch: 'arm64' });
+    assert.deepEqual(targetFromArgs(['--win', '--x64']), { platform: 'win32', arch: 'x64' });
+  });
+
+  it('`npm run dist` on Node before 22.12 says it needs 22.12, before doing anything', (t) => {
+    const [major, minor] = process.versions.node.split('.').map(Number);
+    if (major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1])) return t.skip(`this is Node ${process.version}: dist would really run`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'electron/packaging/dist.ts'), '--linux'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /needs Node 22\.12 or later/);
   });
 });
