@@ -4,11 +4,12 @@
 // pipes into node:http. Error bodies are short words, never a path.
 //   thumb/<id>  the cached upright WebP thumbnail (created on first request)
 //   photo/<id>  the original bytes for formats a browser shows (it applies EXIF orientation itself);
-//               other formats (TIFF, BMP, HEIC…) decoded, turned upright and sent as JPEG
+//               other formats (HEIC, camera RAW, TIFF, BMP) as an upright WebP rendition of at most
+//               4096 px, cached beside the thumbnails by content hash (HEIC decoded on the decoder
+//               thread, RAW through its embedded preview: never on this process's main thread)
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
-import { MAX_INPUT_PIXELS } from '../../src/runtime/image/preprocess.ts';
-import { sniffBytes } from '../../src/library/scan/sniff.ts';
+import { renditionBesideThumbnail } from '../../src/library/thumbnails.ts';
+import { sniffImageType } from '../../src/library/scan/sniff.ts';
 import { errorCode } from '../../src/shared/errors.ts';
 import { parseMediaPath } from '../../src/shared/ipc-contract.ts';
 import type { AppService } from './app-service.ts';
@@ -17,8 +18,6 @@ import type { AppService } from './app-service.ts';
 const BROWSER_TYPES: Record<string, string> = {
   jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif', avif: 'image/avif',
 };
-/** A converted photo is for viewing: at most this many pixels on its long side. */
-const CONVERTED_MAX_SIDE = 4096;
 
 export type MediaSource = Pick<AppService, 'photoFile' | 'thumbnailFile'>;
 
@@ -41,18 +40,14 @@ export async function mediaResponse(service: MediaSource, url: URL | string): Pr
   }
   try {
     if (target.kind === 'thumb') return image(await readFile(await service.thumbnailFile(target.photoId)), 'image/webp');
-    const bytes = await readFile(path);
-    const type = sniffBytes(bytes.subarray(0, 256));
-    if (type && BROWSER_TYPES[type]) return image(bytes, BROWSER_TYPES[type]);
-    const jpeg = await sharp(bytes, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
-      .rotate()
-      .resize(CONVERTED_MAX_SIDE, CONVERTED_MAX_SIDE, { fit: 'inside', withoutEnlargement: true })
-      .jpeg({ quality: 90 })
-      .toBuffer();
-    return image(jpeg, 'image/jpeg');
+    const type = await sniffImageType(path);
+    if (type && BROWSER_TYPES[type]) return image(await readFile(path), BROWSER_TYPES[type]);
+    const rendition = await renditionBesideThumbnail(path, await service.thumbnailFile(target.photoId));
+    return image(await readFile(rendition), 'image/webp');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EISDIR') return plain(404, 'the photo file is gone');
+    // The sniffer wraps the filesystem's error (AppError io_error, the errno code in `cause`).
+    const codes = [(err as NodeJS.ErrnoException).code, ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code];
+    if (codes.includes('ENOENT') || codes.includes('EISDIR')) return plain(404, 'the photo file is gone');
     if (errorCode(err) === 'photo_unreadable' || errorCode(err) === undefined) return plain(422, 'the photo cannot be decoded');
     return plain(500, 'the photo cannot be served');
   }

@@ -1,14 +1,15 @@
 // The photo library: folders → files → photos in the catalog, and jobs for what is not captioned
 // yet. Scans on start find what changed while the app was closed; the watcher keeps it current.
 // Used by the CLI today and by the app's main process later (no Electron here).
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { AppError, type ErrorData, toErrorData } from '../shared/errors.ts';
 import { Catalog } from './catalog/catalog.ts';
 import type { JobQueue } from './catalog/jobs.ts';
 import type { Folder } from './catalog/types.ts';
 import { FolderWatcher, type FolderWatcherOptions, type WatchBatch } from './folder-watcher.ts';
 import { folderContaining, isInside } from './paths.ts';
+import { DEFAULT_PAIR_PREFERENCE, indexSiblings, roleOf, type PairPreference } from './scan/companions.ts';
 import { contentHash } from './scan/hash.ts';
 import { photoFacts } from './scan/photo-facts.ts';
 import { scanFolder } from './scan/scanner.ts';
@@ -22,9 +23,16 @@ export interface LibraryEvents {
 
 const SCAN_CONCURRENCY = 8;
 
-export interface ScanSummary { seen: number; added: number; moved: number; missing: number; problems: number }
+export interface ScanSummary {
+  seen: number; added: number; moved: number; missing: number; problems: number;
+  /** Videos skipped on purpose (not failures), and companions: Live Photo videos, the other half of a RAW+JPEG pair. */
+  videos: number; companions: number;
+}
 
 export class Library {
+  /** Which half of a RAW+JPEG pair is catalogued and captioned (the other is its companion). */
+  pairPreference: PairPreference = DEFAULT_PAIR_PREFERENCE;
+
   private constructor(readonly catalog: Catalog, private readonly events: LibraryEvents) {}
 
   /** The catalog's caption queue. */
@@ -52,7 +60,7 @@ export class Library {
 
   /** Scans one folder: new and changed files are recorded, vanished ones marked missing. */
   async scan(folder: Folder, signal?: AbortSignal): Promise<ScanSummary> {
-    const sum: ScanSummary = { seen: 0, added: 0, moved: 0, missing: 0, problems: 0 };
+    const sum: ScanSummary = { seen: 0, added: 0, moved: 0, missing: 0, problems: 0, videos: 0, companions: 0 };
     if (!existsSync(folder.path)) {
       // An unmounted drive: offline, never deleted.
       this.catalog.setFolderStatus(folder.id, 'offline');
@@ -64,7 +72,8 @@ export class Library {
     const onError = (e: AppError) => { sum.problems++; this.problem(e); };
     // Hashing and header reads overlap (I/O and libvips threads); catalog writes stay serial (sync).
     const inFlight = new Set<Promise<void>>();
-    for await (const f of scanFolder(folder.path, { signal, onError })) {
+    const onSkipped = (_path: string, role: 'video' | 'companion') => { if (role === 'video') sum.videos++; else sum.companions++; };
+    for await (const f of scanFolder(folder.path, { signal, onError, onSkipped, pairPreference: this.pairPreference })) {
       seen.add(f.path);
       sum.seen++;
       const p: Promise<void> = this.ingest(f.path, folder.id, f).then((r) => {
@@ -85,7 +94,7 @@ export class Library {
   }
 
   async scanAll(signal?: AbortSignal): Promise<ScanSummary> {
-    const total: ScanSummary = { seen: 0, added: 0, moved: 0, missing: 0, problems: 0 };
+    const total: ScanSummary = { seen: 0, added: 0, moved: 0, missing: 0, problems: 0, videos: 0, companions: 0 };
     for (const folder of this.catalog.listFolders()) {
       const s = await this.scan(folder, signal);
       for (const k of Object.keys(total) as (keyof ScanSummary)[]) total[k] += s[k];
@@ -157,6 +166,7 @@ export class Library {
     }
     for (const p of batch.removed) this.catalog.markFileMissing(p);
     for (const p of [...batch.added, ...batch.changed]) {
+      if (this.isCompanionOnDisk(p)) continue;
       const folder = this.folderOf(p);
       if (!folder) continue;
       const st = statSync(p, { throwIfNoEntry: false });
@@ -181,6 +191,17 @@ export class Library {
     }));
     w.on('warning', ({ message }) => this.events.log?.(message));
     return w;
+  }
+
+  /** The watcher's view of companions: the same rule as the scan, judged against the folder as it is now. */
+  private isCompanionOnDisk(path: string): boolean {
+    let names: string[];
+    try {
+      names = readdirSync(dirname(path));
+    } catch {
+      return false;
+    }
+    return roleOf(basename(path), indexSiblings(names), this.pairPreference) !== undefined;
   }
 
   private folderOf(path: string): Folder | undefined {

@@ -1,5 +1,8 @@
 // Grid thumbnails: upright (EXIF-oriented) WebP that fits in size×size, cached on disk by content
-// hash so that a moved or renamed photo keeps its thumbnail and a cache hit costs one stat().
+// hash so that a moved or renamed photo keeps its thumbnail and a cache hit costs one stat(). The
+// same cache holds the large renditions the photo view shows for formats a browser cannot (HEIC,
+// RAW, TIFF): `rendition()`. HEIC is decoded by wasm libheif on its own thread (decode-pool.ts),
+// RAW through its embedded preview; everything else by sharp on libuv's threads.
 // Writes go to a temporary file renamed into place, so a crash or a concurrent call never leaves a
 // half-written thumbnail under the final name.
 import { randomBytes } from 'node:crypto';
@@ -7,12 +10,16 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { AppError } from '../shared/errors.ts';
-import { MAX_INPUT_PIXELS } from '../runtime/image/preprocess.ts';
+import { MAX_INPUT_PIXELS, openPhoto } from '../runtime/image/preprocess.ts';
+import { uprightPipeline } from '../runtime/image/decode/photo-source.ts';
 import { explainDecodeError } from './scan/decode-errors.ts';
 
 export const DEFAULT_THUMBNAIL_SIZE = 320;
+/** The photo view's rendition of a HEIC/RAW/TIFF: at most this many pixels on the long side. */
+export const RENDITION_SIZE = 4096;
 const MAX_THUMBNAIL_SIZE = 4096;
 const WEBP_QUALITY = 80;
+const RENDITION_QUALITY = 88;
 
 /** Where the thumbnail of content `hash` at `size` lives; two-character fan-out keeps folders small. */
 export function thumbnailPath(cacheDir: string, hash: string, size = DEFAULT_THUMBNAIL_SIZE): string {
@@ -54,10 +61,11 @@ export async function thumbnail(
   let webp: Buffer;
   try {
     // Encode to memory (a thumbnail is tens of KB) so decode failures and disk failures stay apart.
-    webp = await sharp(path, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
-      .rotate() // EXIF orientation; the tag itself is dropped with the rest of the metadata
+    // Upright: EXIF orientation (or the RAW's, or HEIF's transforms); the tag itself is dropped.
+    const src = await openPhoto(path);
+    webp = await uprightPipeline(src, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
       .resize(size, size, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: WEBP_QUALITY })
+      .webp({ quality: size > DEFAULT_THUMBNAIL_SIZE * 2 ? RENDITION_QUALITY : WEBP_QUALITY })
       .toBuffer();
   } catch (err) {
     throw explainDecodeError(path, err);
@@ -73,4 +81,14 @@ export async function thumbnail(
     throw new AppError('io_error', `cannot store the thumbnail ${target}: ${(err as Error).message}`, { file: target, cause: err });
   }
   return target;
+}
+
+/**
+ * The photo view's WebP rendition of `path`, cached beside its thumbnails by content hash. Takes the
+ * photo's thumbnail file (what the app already knows how to find) to learn the cache folder and hash.
+ */
+export async function renditionBesideThumbnail(path: string, thumbnailFile: string): Promise<string> {
+  const m = /^(.*)[\\/][0-9a-f]{2}[\\/]([0-9a-f]{8,128})-\d+\.webp$/i.exec(thumbnailFile);
+  if (!m) throw new AppError('invalid_argument', `not a thumbnail file: ${thumbnailFile}`);
+  return thumbnail(path, m[2], m[1], RENDITION_SIZE);
 }

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import exifReader from 'exif-reader';
 import sharp, { type Metadata } from 'sharp';
-import { MAX_INPUT_PIXELS } from '../../runtime/image/preprocess.ts';
+import { MAX_INPUT_PIXELS, openPhoto } from '../../runtime/image/preprocess.ts';
 import {
   explainDecodeError,
   explainFsError,
@@ -58,8 +58,9 @@ export async function photoFacts(path: string, opts: PhotoFactsOptions = {}): Pr
     throw explainFsError(path, (err as Error).cause ?? err);
   }
   if (!format) {
-    throw photoUnreadable(path, 'it is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC, BMP)');
+    throw photoUnreadable(path, 'it is not an image in a supported format (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC, BMP, camera RAW)');
   }
+  if (format === 'heic' || format === 'raw' || format === 'jxl') return decodedFacts(path, format, st);
 
   // limitInputPixels is off here only because metadata never decodes; the check is ours, below,
   // so that the message can name the declared size.
@@ -92,6 +93,41 @@ export async function photoFacts(path: string, opts: PhotoFactsOptions = {}): Pr
     height: quarterTurn ? width : height,
     ...(exifDate ? { exifDate } : {}),
   };
+}
+
+/**
+ * HEIF and RAW: the header alone proves nothing (the codec or the preview may be missing), so the
+ * photo is opened through the same decoder the thumbnails and the model use. HEIF: dimensions of the
+ * decoded primary image (already upright), EXIF date from its EXIF item. RAW: the embedded preview's
+ * dimensions turned by the RAW's orientation, the date from the RAW's own TIFF metadata, else from
+ * the preview's EXIF.
+ */
+async function decodedFacts(path: string, format: ImageType, st: { size: number; mtimeMs: number }): Promise<PhotoFacts> {
+  const src = await openPhoto(path, format);
+  let width: number;
+  let height: number;
+  let exifDate: string | undefined;
+  if (src.kind === 'rgb') {
+    ({ width, height } = src.image);
+    // libheif's header reader in sharp reaches the EXIF item even where it cannot decode HEVC.
+    const meta = await sharp(path, { limitInputPixels: false }).metadata().catch(() => undefined);
+    exifDate = meta?.exif ? readExifDate(meta.exif) : undefined;
+  } else {
+    let meta: Metadata;
+    try {
+      meta = await sharp(src.input, { failOn: 'error', limitInputPixels: false }).metadata();
+      await sharp(src.input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).resize(VERIFY_SIZE, VERIFY_SIZE, { fit: 'inside' }).raw().toBuffer();
+    } catch (err) {
+      throw explainDecodeError(path, err);
+    }
+    if (!meta.width || !meta.height) throw photoUnreadable(path, 'the embedded preview gives no dimensions');
+    const o = src.orientation === 'exif' ? (meta.orientation ?? 1) : src.orientation;
+    const quarterTurn = o >= 5 && o <= 8;
+    width = quarterTurn ? meta.height : meta.width;
+    height = quarterTurn ? meta.width : meta.height;
+    exifDate = (src.raw?.tiff ? readExifDate(src.raw.tiff) : undefined) ?? (meta.exif ? readExifDate(meta.exif) : undefined);
+  }
+  return { size: st.size, mtimeMs: st.mtimeMs, format, width, height, ...(exifDate ? { exifDate } : {}) };
 }
 
 async function verifyDecode(path: string, hevc: boolean): Promise<void> {

@@ -11,6 +11,7 @@ import { opendir, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppError } from '../../shared/errors.ts';
 import { isCoveredByRoot, isIgnoredName } from './ignore.ts';
+import { indexSiblings, roleOf, type PairPreference } from './companions.ts';
 import { MIN_IMAGE_BYTES, sniffImageType } from './sniff.ts';
 
 export { isIgnoredPath } from './ignore.ts';
@@ -26,9 +27,13 @@ export interface ScanOptions {
   signal?: AbortSignal;
   /** Called for each entry that could not be read; the walk continues. Unset: such entries are skipped quietly. */
   onError?: (err: AppError) => void;
+  /** Called for each file skipped on purpose: a video, or a photo's companion (Live Photo video, the other half of a RAW+JPEG pair). */
+  onSkipped?: (path: string, role: 'video' | 'companion') => void;
+  /** Which half of a RAW+JPEG pair is the photo (default 'jpeg'). */
+  pairPreference?: PairPreference;
 }
 
-const PHOTO_EXTENSIONS = /\.(jpe?g|png|webp|gif|tiff?|avif|hei[cf]|bmp)$/i;
+const PHOTO_EXTENSIONS = /\.(jpe?g|png|webp|gif|tiff?|avif|hei[cf]|bmp|jxl|dng|cr[23w]|nef|nrw|arw|srf|sr2|raf|orf|rw2|pef|srw|erf|kdc|dcr|mos|3fr|iiq|rwl|mrw|x3f)$/i;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -88,6 +93,9 @@ export async function* scanFolder(root: string, opts: ScanOptions = {}): AsyncGe
       report(fsProblem(dirPath, 'read the folder', err));
       continue;
     }
+    // One folder's entries are read before any is judged: a companion is known by its siblings
+    // (memory: one folder's names, never the tree's).
+    const entries: [string, Dirent<Buffer>][] = [];
     try {
       for await (const entry of dir as AsyncIterable<Dirent<Buffer>>) {
         checkAbort(signal);
@@ -100,7 +108,24 @@ export async function* scanFolder(root: string, opts: ScanOptions = {}): AsyncGe
           continue;
         }
         if (isIgnoredName(name)) continue;
+        entries.push([name, entry]);
+      }
+    } catch (err) {
+      if (err instanceof AppError) throw err; // cancellation
+      report(fsProblem(dirPath, 'finish reading the folder', err));
+    }
+    const siblings = indexSiblings(entries.filter(([, e]) => !e.isDirectory()).map(([n]) => n));
+    try {
+      for (const [name, entry] of entries) {
+        checkAbort(signal);
         const path = join(dirPath, name);
+        if (!entry.isDirectory()) {
+          const role = roleOf(name, siblings, opts.pairPreference);
+          if (role) {
+            opts.onSkipped?.(path, role);
+            continue;
+          }
+        }
         const found = await visit(path, entry, realRoot, visited, report);
         if (found === 'dir') pending.push(path);
         else if (found) yield found;

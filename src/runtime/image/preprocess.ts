@@ -6,6 +6,8 @@ import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { AppError } from '../../shared/errors.ts';
 import { resizeBicubicPil, type RgbImage } from './pil-resize.ts';
+import { sniffImageType } from './decode/image-type.ts';
+import { openPhotoSource, sourceFormatOf, uprightPipeline, type PhotoSource } from './decode/photo-source.ts';
 
 export type { RgbImage } from './pil-resize.ts';
 export type { PreprocessConfig } from '../../shared/preprocess-config.ts';
@@ -38,9 +40,39 @@ function explainSharpError(file: string, err: unknown): AppError {
   return unreadable(file, `the image data is damaged or cannot be decoded [${msg.trim()}]`, err);
 }
 
+/** A HEIF/RAW decoder's failure in plain words (the decoder's own text kept in brackets and `cause`). */
+export function explainSourceError(file: string, format: string, err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const msg = (err instanceof Error ? err.message : String(err)).trim();
+  if (/pixel limit/i.test(msg)) {
+    return unreadable(file, `the image is too large (more than ${MAX_INPUT_PIXELS / 1e6} megapixels); refusing to decode it`, err);
+  }
+  if (format === 'heic') {
+    if (/end of file|truncat|out of bounds|outside of file/i.test(msg)) {
+      return unreadable(file, `the HEIC/HEIF data is truncated (the file looks cut short) [${msg.split('\n')[0]}]`, err);
+    }
+    return unreadable(file, `the HEIC/HEIF data is damaged or cannot be decoded [${msg.split('\n')[0]}]`, err);
+  }
+  return unreadable(file, msg, err);
+}
+
 /**
- * Decodes any image sharp reads (first frame of animations) to 8-bit RGB like PIL's `convert("RGB")`:
- * alpha dropped without compositing, grey replicated to 3 channels, 16-bit reduced to 8-bit.
+ * Opens a photo for any decoder: HEIF (wasm libheif, off-thread), RAW (embedded preview) or sharp.
+ * `format` is the sniffed type when the caller has it. Throws photo_unreadable in plain words.
+ */
+export async function openPhoto(path: string, type?: string): Promise<PhotoSource> {
+  const fmt = sourceFormatOf((type ?? (await sniffImageType(path).catch(() => undefined))) as Parameters<typeof sourceFormatOf>[0]);
+  try {
+    return await openPhotoSource(path, fmt, MAX_INPUT_PIXELS);
+  } catch (err) {
+    throw explainSourceError(path, fmt, err);
+  }
+}
+
+/**
+ * Decodes any image we read (first frame of animations; HEIC/HEIF; a RAW's embedded preview) to
+ * 8-bit RGB like PIL's `convert("RGB")`: alpha dropped without compositing, grey replicated to 3
+ * channels, 16-bit reduced to 8-bit, CMYK converted. A HEIF comes back upright by its own transforms.
  */
 export async function decodeImage(path: string, opts: DecodeOptions = {}): Promise<RgbImage> {
   // Check the file ourselves first so that the common mistakes get a precise message.
@@ -58,16 +90,18 @@ export async function decodeImage(path: string, opts: DecodeOptions = {}): Promi
   }
   if (size === 0) throw unreadable(path, 'the file is empty (0 bytes)');
 
+  const src = await openPhoto(path);
+  if (src.kind === 'rgb') return src.image;
   try {
-    const pipeline = sharp(path, {
+    const sharpOptions = {
       // 'error' rejects truncated/corrupt data (PIL refuses truncated files too) but tolerates the
       // harmless warnings many real-world JPEGs carry.
       failOn: 'error',
       limitInputPixels: MAX_INPUT_PIXELS,
       // PIL ignores embedded ICC profiles, so HF's pixels are the stored values; do the same.
       ignoreIcc: true,
-    });
-    if (opts.applyExifOrientation ?? true) pipeline.rotate();
+    } as const;
+    const pipeline = uprightPipeline(opts.applyExifOrientation ?? true ? src : { ...src, orientation: 1 }, sharpOptions);
     const { data, info } = await pipeline
       .removeAlpha()
       .toColourspace('srgb') // grey -> 3 channels, 16-bit -> 8-bit, CMYK -> RGB

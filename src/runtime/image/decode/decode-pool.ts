@@ -1,0 +1,81 @@
+// Runs the wasm HEIF decoder on one worker thread, so that the app's main process (thumbnails, the
+// photo view, scanning) never blocks for the second a 12-megapixel HEIC takes. One thread: the
+// machine's cores belong to inference. The worker exits after a quiet minute, returning the wasm
+// heap (which only grows) to the system. Where the worker's source is not on disk (a bundle that
+// did not ship it) the decode runs in the calling thread instead.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { RgbImage } from '../pil-resize.ts';
+import { decodeHeifBytes, HeifDecodeError } from './heif.ts';
+
+const WORKER_FILE = fileURLToPath(new URL('./decode-worker.ts', import.meta.url));
+const IDLE_MS = 60_000;
+
+interface Pending { resolve: (img: RgbImage) => void; reject: (err: Error) => void }
+
+let worker: Worker | undefined;
+let nextId = 0;
+const pending = new Map<number, Pending>();
+let idleTimer: NodeJS.Timeout | undefined;
+
+function startWorker(): Worker {
+  // Node 20 does not carry `--import tsx` into worker threads: the worker registers tsx itself
+  // (by absolute URL, like src/jobs/transport.ts), then loads the .ts entry.
+  // tsx's ESM API module (the package's `import` condition for tsx/esm/api; require.resolve would
+  // give the CommonJS twin, which cannot register hooks from here).
+  const tsxDir = dirname(createRequire(WORKER_FILE).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const bootstrap =
+    "const { workerData } = require('node:worker_threads');" +
+    'import(workerData.tsxApi).then((m) => { m.register(); return import(workerData.entry); });';
+  const w = new Worker(bootstrap, { eval: true, workerData: { tsxApi, entry: pathToFileURL(WORKER_FILE).href } });
+  w.on('message', (m: { id: number; ok: boolean; data?: Uint8Array; width?: number; height?: number; message?: string }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (m.ok) p.resolve({ data: m.data!, width: m.width!, height: m.height! });
+    else p.reject(new HeifDecodeError(m.message ?? 'the HEIF decoder failed'));
+    scheduleIdle();
+  });
+  const fail = (err: Error) => {
+    for (const p of pending.values()) p.reject(new HeifDecodeError(`the HEIF decoder thread stopped: ${err.message}`));
+    pending.clear();
+    if (worker === w) worker = undefined;
+  };
+  w.on('error', fail);
+  w.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+  return w;
+}
+
+function scheduleIdle(): void {
+  clearTimeout(idleTimer);
+  if (pending.size > 0) return;
+  worker?.unref(); // an idle decoder thread never keeps the process alive
+  idleTimer = setTimeout(() => { void worker?.terminate(); worker = undefined; }, IDLE_MS);
+  idleTimer.unref();
+}
+
+/** Decodes a HEIF's primary image to 8-bit RGB on the decoder thread (or here, without one). */
+export function decodeHeifOffThread(bytes: Uint8Array, maxPixels = Infinity): Promise<RgbImage> {
+  if (!existsSync(WORKER_FILE)) return decodeHeifBytes(bytes, maxPixels);
+  clearTimeout(idleTimer);
+  worker ??= startWorker();
+  worker.ref(); // a pending decode does
+  const id = nextId++;
+  const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  return new Promise<RgbImage>((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker!.postMessage({ id, bytes: copy, maxPixels }, [copy.buffer as ArrayBuffer]);
+  });
+}
+
+/** Stops the decoder thread now (tests, shutdown). */
+export async function stopDecodeThread(): Promise<void> {
+  clearTimeout(idleTimer);
+  const w = worker;
+  worker = undefined;
+  await w?.terminate();
+}
