@@ -72,7 +72,7 @@ function assertClose(ours: RgbImage, ref: RgbImage): void {
 describe('HEIC/HEIF through wasm libheif', () => {
   const cases: [file: string, width: number, height: number][] = [
     ['coffee.heic', 600, 400],
-    ['coffee_orientation6.heic', 400, 600], // irot applied: stored 600×400, shown upright
+    ['coffee_orientation6.heic', 400, 600], // EXIF 6 but no irot: HEIF's transforms rule, shown as stored
     ['astronaut_10bit.heic', 512, 512],
     ['multi_primary_chelsea.heic', 451, 300], // the primary image (chelsea), not the second (rocket 640×427)
   ];

@@ -1,0 +1,104 @@
+// The formats around HEIC and RAW that a phone or camera folder also holds, each made by a real
+// encoder (libvips through sharp) in the test and decoded through decodeImage, the model's path:
+// 16-bit PNG and TIFF, CMYK JPEG, animated GIF and WebP (first frame), a Google/Samsung motion
+// photo (a JPEG with its video appended), and JPEG XL (recognised, refused in plain words).
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp, { type Sharp } from 'sharp';
+import { decodeImage } from '../../../src/runtime/image/preprocess.ts';
+import { photoFacts } from '../../../src/library/scan/photo-facts.ts';
+import { sniffImageType } from '../../../src/library/scan/sniff.ts';
+import { PHOTOS } from '../../helpers/fixtures.ts';
+
+let dir: string;
+before(async () => { dir = await mkdtemp(join(tmpdir(), 'pa-other-formats-')); });
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function rgb8(input: string | Buffer): Promise<Buffer> {
+  return sharp(input, { ignoreIcc: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
+}
+function meanAbs(a: Uint8Array, b: Uint8Array): number {
+  assert.equal(a.length, b.length);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+}
+
+describe('formats around HEIC and RAW', () => {
+  test('16-bit PNG and TIFF reduce to the 8-bit values (within 1: v/257 rounding vs v>>8)', async () => {
+    const src = join(PHOTOS, 'astronaut.jpg');
+    const eight = await rgb8(src);
+    for (const [name, write] of [
+      ['a16.png', (s: Sharp) => s.png()],
+      ['a16.tif', (s: Sharp) => s.tiff({ compression: 'deflate' })],
+    ] as const) {
+      const file = join(dir, name);
+      await write(sharp(src).toColourspace('rgb16')).toFile(file);
+      assert.equal((await sharp(file).metadata()).depth, 'ushort', `${name} is 16-bit`);
+      const ours = await decodeImage(file);
+      assert.deepEqual([ours.width, ours.height], [512, 512]);
+      let max = 0;
+      for (let i = 0; i < eight.length; i++) max = Math.max(max, Math.abs(ours.data[i] - eight[i]));
+      assert.ok(max <= 1, `${name}: max |Δ| ${max}`);
+    }
+  });
+
+  test('CMYK JPEG: colours come back (mean |Δ| < 10 against the RGB original; read as RGB it would be > 40 off)', async () => {
+    const src = join(PHOTOS, 'coffee.jpg');
+    const file = join(dir, 'cmyk.jpg');
+    await sharp(src).toColourspace('cmyk').jpeg({ quality: 95 }).toFile(file);
+    assert.equal((await sharp(file).metadata()).space, 'cmyk');
+    const ours = await decodeImage(file);
+    const orig = await rgb8(src);
+    const m = meanAbs(ours.data, orig);
+    // RGB → CMYK → RGB through libvips' CMYK profile costs about 8 on average (gamut), with or without
+    // ICC handling on the way back; a CMYK JPEG taken for RGB is far worse.
+    assert.ok(m < 10, `mean |Δ| ${m.toFixed(2)}`);
+    // The same pixels with C, M, Y taken as R, G, B (no conversion) are nowhere near.
+    const cmyk = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+    const naive = new Uint8Array(orig.length);
+    for (let i = 0, j = 0; i < naive.length; i += 3, j += 4) naive.set(cmyk.data.subarray(j, j + 3), i);
+    assert.ok(meanAbs(naive, orig) > 40, 'a naive reading differs a lot');
+  });
+
+  for (const fmt of ['gif', 'webp'] as const) {
+    test(`animated ${fmt.toUpperCase()}: the first frame`, async () => {
+      const frame = (r: number, g: number, b: number) => sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } }).png().toBuffer();
+      const file = join(dir, `anim.${fmt}`);
+      await sharp([await frame(220, 30, 30), await frame(30, 30, 220), await frame(30, 220, 30)], { join: { animated: true } })
+        [fmt]({ delay: 100 } as never)
+        .toFile(file);
+      assert.equal((await sharp(file).metadata()).pages, 3);
+      const ours = await decodeImage(file);
+      assert.deepEqual([ours.width, ours.height], [64, 48]);
+      for (let i = 0; i < ours.data.length; i += 3) {
+        assert.ok(ours.data[i] > 180 && ours.data[i + 2] < 80, `pixel ${i / 3} is the first frame's red`);
+      }
+    });
+  }
+
+  test('a motion photo (JPEG + appended MP4) is its JPEG: same pixels, facts readable', async () => {
+    const jpeg = await readFile(join(PHOTOS, 'coffee.jpg'));
+    // The video part as Google's MVIMG / Samsung files carry it: an ISO-BMFF stream after the EOI.
+    const mp4 = Buffer.concat([
+      Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42'), Buffer.from([0, 0, 0, 0]), Buffer.from('isommp42'),
+      Buffer.from([0, 0, 0, 0x10]), Buffer.from('mdat'), Buffer.alloc(8, 7),
+    ]);
+    const file = join(dir, 'PXL_20240101_120000000.MP.jpg');
+    await writeFile(file, Buffer.concat([jpeg, mp4]));
+    const ours = await decodeImage(file);
+    assert.ok(Buffer.from(ours.data).equals(Buffer.from((await decodeImage(join(PHOTOS, 'coffee.jpg'))).data)));
+    assert.equal((await photoFacts(file)).format, 'jpeg');
+  });
+
+  test('JPEG XL is recognised and refused in plain words (no decoder bundled yet)', async () => {
+    const file = join(dir, 'photo.jxl');
+    // A JPEG XL codestream signature (FF 0A) and a size header; enough for the sniffer.
+    await writeFile(file, Buffer.concat([Buffer.from([0xff, 0x0a, 0xfa, 0x1f]), Buffer.alloc(60, 0)]));
+    assert.equal(await sniffImageType(file), 'jxl');
+    await assert.rejects(decodeImage(file), /photo\.jxl.*JPEG XL photos cannot be decoded yet/);
+  });
+});
