@@ -1,21 +1,32 @@
 // The formats around HEIC and RAW that a phone or camera folder also holds, each made by a real
 // encoder (libvips through sharp) in the test and decoded through decodeImage, the model's path:
 // 16-bit PNG and TIFF, CMYK JPEG, animated GIF and WebP (first frame), a Google/Samsung motion
-// photo (a JPEG with its video appended), and JPEG XL (recognised, refused in plain words).
+// photo (a JPEG with its video appended), and JPEG XL (cjxl's file, against djxl's decode).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
+import { stopDecodeThread } from '../../../src/runtime/image/decode/decode-pool.ts';
 import { decodeImage } from '../../../src/runtime/image/preprocess.ts';
 import { photoFacts } from '../../../src/library/scan/photo-facts.ts';
 import { sniffImageType } from '../../../src/library/scan/sniff.ts';
-import { PHOTOS } from '../../helpers/fixtures.ts';
+import { PHOTOS, REPO_ROOT } from '../../helpers/fixtures.ts';
+
+function hasTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 let dir: string;
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'pa-other-formats-')); });
-after(() => rm(dir, { recursive: true, force: true }));
+after(async () => { await stopDecodeThread(); await rm(dir, { recursive: true, force: true }); });
 
 async function rgb8(input: string | Buffer): Promise<Buffer> {
   return sharp(input, { ignoreIcc: true }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
@@ -94,11 +105,25 @@ describe('formats around HEIC and RAW', () => {
     assert.equal((await photoFacts(file)).format, 'jpeg');
   });
 
-  test('JPEG XL is recognised and refused in plain words (no decoder bundled yet)', async () => {
-    const file = join(dir, 'photo.jxl');
-    // A JPEG XL codestream signature (FF 0A) and a size header; enough for the sniffer.
-    await writeFile(file, Buffer.concat([Buffer.from([0xff, 0x0a, 0xfa, 0x1f]), Buffer.alloc(60, 0)]));
-    assert.equal(await sniffImageType(file), 'jxl');
-    await assert.rejects(decodeImage(file), /photo\.jxl.*JPEG XL photos cannot be decoded yet/);
+  test('JPEG XL (cjxl): decoded by wasm libjxl within ±2 (mean < 0.5) of djxl; a damaged one is photo_unreadable', async (t) => {
+    const jxl = join(REPO_ROOT, 'test', 'fixtures', 'formats', 'chelsea.jxl');
+    assert.equal(await sniffImageType(jxl), 'jxl');
+    const ours = await decodeImage(jxl);
+    assert.deepEqual([ours.width, ours.height], [451, 300]);
+    assert.equal((await photoFacts(jxl)).format, 'jxl');
+    if (hasTool('djxl')) {
+      const ref = join(dir, 'chelsea.ref.png');
+      execFileSync('djxl', [jxl, ref], { stdio: 'ignore' });
+      const want = await rgb8(ref);
+      let max = 0;
+      for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(ours.data[i] - want[i]));
+      const m = meanAbs(ours.data, want);
+      assert.ok(max <= 2 && m < 0.5, `max ${max}, mean ${m.toFixed(3)}`);
+    } else {
+      t.diagnostic('djxl is not installed (apt-get install libjxl-tools): reference comparison skipped');
+    }
+    const cut = join(dir, 'cut.jxl');
+    await writeFile(cut, (await readFile(jxl)).subarray(0, 3000));
+    await assert.rejects(decodeImage(cut), /cut\.jxl.*JPEG XL data is damaged/);
   });
 });

@@ -1,4 +1,4 @@
-// Runs the wasm HEIF decoder on one worker thread, so that the app's main process (thumbnails, the
+// Runs the wasm decoders (HEIF, JPEG XL) on one worker thread, so that the app's main process (thumbnails, the
 // photo view, scanning) never blocks for the second a 12-megapixel HEIC takes. One thread: the
 // machine's cores belong to inference. The worker exits after a quiet minute, returning the wasm
 // heap (which only grows) to the system. Where the worker's source is not on disk (a bundle that
@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../pil-resize.ts';
 import { decodeHeifBytes, HeifDecodeError } from './heif.ts';
+import { decodeJxlBytes } from './jxl.ts';
 
 const WORKER_FILE = fileURLToPath(new URL('./decode-worker.ts', import.meta.url));
 const IDLE_MS = 60_000;
@@ -37,11 +38,11 @@ function startWorker(): Worker {
     if (!p) return;
     pending.delete(m.id);
     if (m.ok) p.resolve({ data: m.data!, width: m.width!, height: m.height! });
-    else p.reject(new HeifDecodeError(m.message ?? 'the HEIF decoder failed'));
+    else p.reject(new HeifDecodeError(m.message ?? 'the decoder failed'));
     scheduleIdle();
   });
   const fail = (err: Error) => {
-    for (const p of pending.values()) p.reject(new HeifDecodeError(`the HEIF decoder thread stopped: ${err.message}`));
+    for (const p of pending.values()) p.reject(new HeifDecodeError(`the decoder thread stopped: ${err.message}`));
     pending.clear();
     if (worker === w) worker = undefined;
   };
@@ -60,7 +61,16 @@ function scheduleIdle(): void {
 
 /** Decodes a HEIF's primary image to 8-bit RGB on the decoder thread (or here, without one). */
 export function decodeHeifOffThread(bytes: Uint8Array, maxPixels = Infinity): Promise<RgbImage> {
-  if (!existsSync(WORKER_FILE)) return decodeHeifBytes(bytes, maxPixels);
+  return decodeOffThread('heif', bytes, maxPixels);
+}
+
+/** Decodes a JPEG XL to 8-bit RGB on the decoder thread (or here, without one). */
+export function decodeJxlOffThread(bytes: Uint8Array, maxPixels = Infinity): Promise<RgbImage> {
+  return decodeOffThread('jxl', bytes, maxPixels);
+}
+
+function decodeOffThread(kind: 'heif' | 'jxl', bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+  if (!existsSync(WORKER_FILE)) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
   clearTimeout(idleTimer);
   worker ??= startWorker();
   worker.ref(); // a pending decode does
@@ -68,7 +78,7 @@ export function decodeHeifOffThread(bytes: Uint8Array, maxPixels = Infinity): Pr
   const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
   return new Promise<RgbImage>((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    worker!.postMessage({ id, bytes: copy, maxPixels }, [copy.buffer as ArrayBuffer]);
+    worker!.postMessage({ id, kind, bytes: copy, maxPixels }, [copy.buffer as ArrayBuffer]);
   });
 }
 

@@ -2,13 +2,13 @@
 // back an upright sharp pipeline (thumbnails, renditions, facts) or the decoded RGB (the model).
 //   HEIC/HEIF  libheif in wasm on the decoder thread → RGB, upright by the file's own transforms
 //   RAW        the largest embedded JPEG preview, turned by the RAW's own orientation tag
-//   JPEG XL    not decodable here (the bundled libvips has no libjxl): a clear photo_unreadable
+//   JPEG XL    libjxl in wasm on the decoder thread → RGB (the bundled libvips has no libjxl)
 //   the rest   sharp/libvips as before (EXIF orientation applied by .rotate())
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import type { RgbImage } from '../pil-resize.ts';
 import type { ImageType } from './image-type.ts';
-import { decodeHeifOffThread } from './decode-pool.ts';
+import { decodeHeifOffThread, decodeJxlOffThread } from './decode-pool.ts';
 import { findEmbeddedJpegs, MIN_PREVIEW_LONG_SIDE, rawMetadata } from './raw.ts';
 
 /** Formats routed here; the sniffer in src/library/scan/sniff.ts names them (same strings). */
@@ -54,7 +54,11 @@ export async function openPhotoSource(path: string, format: SourceFormat, maxPix
     return { kind: 'sharp', input: jpeg, orientation: meta.orientation ?? 'exif', raw: { tiff: meta.tiff } };
   }
   if (format === 'jxl') {
-    throw new PhotoSourceError('JPEG XL photos cannot be decoded yet (the bundled image library has no JPEG XL support)');
+    try {
+      return { kind: 'rgb', image: await decodeJxlOffThread(await readFile(path), maxPixels) };
+    } catch (err) {
+      throw new PhotoSourceError(`the JPEG XL data is damaged or cannot be decoded [${(err as Error).message}]`, { cause: err });
+    }
   }
   return { kind: 'sharp', input: path, orientation: 'exif' };
 }
