@@ -12,6 +12,7 @@ import { Library } from '../../src/library/library.ts';
 import { contentHash } from '../../src/library/scan/hash.ts';
 import { renditionBesideThumbnail, thumbnail } from '../../src/library/thumbnails.ts';
 import { stopDecodeThread } from '../../src/runtime/image/decode/decode-pool.ts';
+import { mediaResponse, type MediaSource } from '../../electron/main/media.ts';
 import { runCli } from '../helpers/cli.ts';
 import { PHOTOS, REPO_ROOT, makeTempDir } from '../helpers/fixtures.ts';
 import { tinyModel } from '../e2e/fixture-models.ts';
@@ -108,5 +109,28 @@ describe('a mixed-format folder', () => {
       assert.ok(big.width! >= w && big.height! >= h, `${name}: rendition ${big.width}×${big.height}`);
       assert.equal(await renditionBesideThumbnail(file, thumb), view, 'a second request is the cached file');
     }
+  });
+
+  it('pa-media: a HEIC and a RAW are served as upright WebP renditions, a JPEG as its own bytes', async () => {
+    const cache = join(dir, 'media-thumbs');
+    const files = ['IMG_0001.HEIC', 'DSC_0003.dng', 'coffee.jpg'].map((n) => join(photos, n));
+    const service = {
+      photoFile: (id: number) => ({ path: files[id], format: null }),
+      thumbnailFile: async (id: number) => thumbnail(files[id], await contentHash(files[id]), cache),
+    } satisfies MediaSource;
+    const heic = await mediaResponse(service, 'pa-media://media/photo/0');
+    assert.equal(heic.status, 200);
+    assert.equal(heic.headers.get('content-type'), 'image/webp');
+    const heicMeta = await sharp(Buffer.from(await heic.arrayBuffer())).metadata();
+    assert.deepEqual([heicMeta.width, heicMeta.height], [512, 512]);
+    const raw = await mediaResponse(service, 'pa-media://media/photo/1');
+    assert.equal(raw.headers.get('content-type'), 'image/webp');
+    const rawMeta = await sharp(Buffer.from(await raw.arrayBuffer())).metadata();
+    assert.deepEqual([rawMeta.width, rawMeta.height], [639, 960], 'the preview, turned by the DNG orientation');
+    const jpeg = await mediaResponse(service, 'pa-media://media/photo/2');
+    assert.equal(jpeg.headers.get('content-type'), 'image/jpeg');
+    assert.ok(Buffer.from(await jpeg.arrayBuffer()).equals(await readFile(files[2])));
+    const thumb = await mediaResponse(service, 'pa-media://media/thumb/0');
+    assert.equal(thumb.headers.get('content-type'), 'image/webp');
   });
 });

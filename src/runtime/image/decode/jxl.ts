@@ -15,7 +15,10 @@ let ready: Promise<JxlModule> | undefined;
 
 function jxl(): Promise<JxlModule> {
   ready ??= (async () => {
-    const mod = (await import('@jsquash/jxl/decode.js')) as unknown as JxlModule;
+    // A computed specifier keeps bundlers out: the package's emscripten glue assigns to
+    // import.meta.url, which the Electron build's import.meta rewrite cannot take.
+    const specifier = '@jsquash/jxl/decode.js';
+    const mod = (await import(specifier)) as unknown as JxlModule;
     const wasmPath = createRequire(import.meta.url).resolve('@jsquash/jxl/codec/dec/jxl_dec.wasm');
     await mod.init(await WebAssembly.compile(await readFile(wasmPath)));
     return mod;
