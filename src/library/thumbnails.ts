@@ -10,7 +10,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { AppError } from '../shared/errors.ts';
-import { MAX_INPUT_PIXELS, openPhoto } from '../runtime/image/preprocess.ts';
+import { MAX_INPUT_PIXELS, openPhoto, pixelLimitOf } from '../runtime/image/preprocess.ts';
 import { uprightPipeline } from '../runtime/image/decode/photo-source.ts';
 import { explainDecodeError } from './scan/decode-errors.ts';
 
@@ -63,7 +63,9 @@ export async function thumbnail(
     // Encode to memory (a thumbnail is tens of KB) so decode failures and disk failures stay apart.
     // Upright: EXIF orientation (or the RAW's, or HEIF's transforms); the tag itself is dropped.
     const src = await openPhoto(path);
-    webp = await uprightPipeline(src, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
+    // A panorama over the normal limit streams through (sequential rows, memory ~ the output).
+    const limitInputPixels = await pixelLimitOf(src);
+    webp = await uprightPipeline(src, { failOn: 'error', limitInputPixels, sequentialRead: limitInputPixels > MAX_INPUT_PIXELS })
       .resize(size, size, { fit: 'inside', withoutEnlargement: true })
       .webp({ quality: size > DEFAULT_THUMBNAIL_SIZE * 2 ? RENDITION_QUALITY : WEBP_QUALITY })
       .toBuffer();

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import exifReader from 'exif-reader';
 import sharp, { type Metadata } from 'sharp';
-import { MAX_INPUT_PIXELS, openPhoto } from '../../runtime/image/preprocess.ts';
+import { MAX_INPUT_PIXELS, openPhoto, pixelLimitFor } from '../../runtime/image/preprocess.ts';
 import {
   explainDecodeError,
   explainFsError,
@@ -73,13 +73,15 @@ export async function photoFacts(path: string, opts: PhotoFactsOptions = {}): Pr
   }
   const { width, height } = meta;
   if (!width || !height) throw photoUnreadable(path, 'the image header gives no dimensions');
-  if (width * height > MAX_INPUT_PIXELS) throw tooManyPixels(path, width, height);
+  // Panoramas (≥ 2:1) up to MAX_PANORAMA_PIXELS are decoded shrunk, everything else up to MAX_INPUT_PIXELS.
+  const limit = pixelLimitFor(width, height);
+  if (width * height > limit) throw tooManyPixels(path, width, height);
 
   const hevc = meta.format === 'heif' && meta.compression === 'hevc';
   if (opts.verify ?? true) {
-    await verifyDecode(path, hevc);
+    await verifyDecode(path, hevc, limit);
   } else if (hevc) {
-    await verifyDecode(path, true); // the one case where headers say nothing about decodability
+    await verifyDecode(path, true, limit); // the one case where headers say nothing about decodability
   }
 
   const o = meta.orientation ?? 1;
@@ -130,9 +132,9 @@ async function decodedFacts(path: string, format: ImageType, st: { size: number;
   return { size: st.size, mtimeMs: st.mtimeMs, format, width, height, ...(exifDate ? { exifDate } : {}) };
 }
 
-async function verifyDecode(path: string, hevc: boolean): Promise<void> {
+async function verifyDecode(path: string, hevc: boolean, limit = MAX_INPUT_PIXELS): Promise<void> {
   try {
-    await sharp(path, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true })
+    await sharp(path, { failOn: 'error', limitInputPixels: limit, sequentialRead: true })
       .resize(VERIFY_SIZE, VERIFY_SIZE, { fit: 'inside' })
       .raw()
       .toBuffer();

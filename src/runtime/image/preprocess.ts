@@ -20,6 +20,31 @@ export interface DecodeOptions {
 
 /** Refuse anything larger before decoding: a tiny file can declare gigapixels (decompression bomb). */
 export const MAX_INPUT_PIXELS = 100_000_000;
+/**
+ * Panoramas (at least 2:1) may go up to this size: they are downscaled while decoding (libvips
+ * streams the rows; JPEG shrinks on load), so memory follows the output, not the input.
+ */
+export const MAX_PANORAMA_PIXELS = 1_000_000_000;
+/** A panorama's decoded long side for the model and the checks (the model sees 224×224 anyway). */
+export const PANORAMA_DECODE_LONG_SIDE = 8192;
+
+/** True when an image of these dimensions is over the normal limit but decodable as a panorama. */
+export function isLargePanorama(width: number, height: number): boolean {
+  const pixels = width * height;
+  return pixels > MAX_INPUT_PIXELS && pixels <= MAX_PANORAMA_PIXELS && Math.max(width, height) >= 2 * Math.min(width, height);
+}
+
+/** The decoder's pixel limit for an image of these dimensions (see isLargePanorama). */
+export function pixelLimitFor(width: number, height: number): number {
+  return isLargePanorama(width, height) ? MAX_PANORAMA_PIXELS : MAX_INPUT_PIXELS;
+}
+
+/** The pixel limit for a source about to be decoded by sharp: reads its header (cheap). */
+export async function pixelLimitOf(src: PhotoSource): Promise<number> {
+  if (src.kind !== 'sharp') return MAX_INPUT_PIXELS;
+  const meta = await sharp(src.input, { limitInputPixels: false }).metadata().catch(() => undefined);
+  return meta?.width && meta.height ? pixelLimitFor(meta.width, meta.height) : MAX_INPUT_PIXELS;
+}
 
 function unreadable(file: string, problem: string, cause?: unknown): AppError {
   return new AppError('photo_unreadable', `cannot read photo ${file}: ${problem}`, { file, cause });
@@ -92,16 +117,22 @@ export async function decodeImage(path: string, opts: DecodeOptions = {}): Promi
 
   const src = await openPhoto(path);
   if (src.kind === 'rgb') return src.image;
+  const limit = await pixelLimitOf(src);
   try {
     const sharpOptions = {
       // 'error' rejects truncated/corrupt data (PIL refuses truncated files too) but tolerates the
       // harmless warnings many real-world JPEGs carry.
       failOn: 'error',
-      limitInputPixels: MAX_INPUT_PIXELS,
+      limitInputPixels: limit,
+      // A panorama is read row by row while it is shrunk (memory bounded by the output).
+      sequentialRead: limit > MAX_INPUT_PIXELS,
       // PIL ignores embedded ICC profiles, so HF's pixels are the stored values; do the same.
       ignoreIcc: true,
     } as const;
     const pipeline = uprightPipeline(opts.applyExifOrientation ?? true ? src : { ...src, orientation: 1 }, sharpOptions);
+    // The one departure from decoding at full size: a panorama over MAX_INPUT_PIXELS is shrunk
+    // first (libvips' reduce), then takes the same PIL-exact path to the model's size.
+    if (limit > MAX_INPUT_PIXELS) pipeline.resize(PANORAMA_DECODE_LONG_SIDE, PANORAMA_DECODE_LONG_SIDE, { fit: 'inside' });
     const { data, info } = await pipeline
       .removeAlpha()
       .toColourspace('srgb') // grey -> 3 channels, 16-bit -> 8-bit, CMYK -> RGB

@@ -127,3 +127,32 @@ describe('formats around HEIC and RAW', () => {
     await assert.rejects(decodeImage(cut), /cut\.jxl.*JPEG XL data is damaged/);
   });
 });
+
+describe('a very large panorama', () => {
+  test('150 MP at 6:1 (JPEG) is decoded shrunk (long side 8192) with bounded memory; a 144 MP square stays refused', { timeout: 300_000 }, async () => {
+    const { readFileSync: readSync, writeFileSync: writeSync } = await import('node:fs');
+    const file = join(dir, 'pano.jpg');
+    // Left third red, the rest blue: a real JPEG of 30000×5000 (a phone's sweep panorama is a JPEG).
+    const blue = sharp({ create: { width: 30000, height: 5000, channels: 3, background: { r: 20, g: 40, b: 200 } } });
+    const red = await sharp({ create: { width: 10000, height: 5000, channels: 3, background: { r: 200, g: 30, b: 20 } } }).png().toBuffer();
+    await blue.composite([{ input: red, left: 0, top: 0 }]).jpeg({ quality: 85 }).toFile(file);
+    const vmHwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+    const rssBefore = process.memoryUsage().rss / 2 ** 20;
+    writeSync('/proc/self/clear_refs', '5'); // reset the peak to now
+    const img = await decodeImage(file);
+    const peakGrowth = vmHwm() - rssBefore;
+    assert.deepEqual([img.width, img.height], [8192, 1365]);
+    assert.ok(img.data[0] > 150 && img.data[2] < 60, 'the left is red');
+    const last = (img.width * 10 + img.width - 1) * 3;
+    assert.ok(img.data[last + 2] > 150 && img.data[last] < 60, 'the right is blue');
+    // Decoded whole, 150 MP of RGB would be 430 MiB; shrunk on load (libjpeg's DCT scaling) while
+    // streaming it grew by about 100 MiB here. (A PNG panorama cannot shrink on load: about 290 MiB.)
+    assert.ok(peakGrowth < 160, `peak RSS grew by ${peakGrowth.toFixed(0)} MiB`);
+    const facts = await photoFacts(file);
+    assert.deepEqual([facts.width, facts.height], [30000, 5000]);
+
+    const square = join(dir, 'square.png');
+    await sharp({ create: { width: 12000, height: 12000, channels: 3, background: '#000' } }).png().toFile(square);
+    await assert.rejects(decodeImage(square), /too large/);
+  });
+});
