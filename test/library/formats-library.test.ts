@@ -76,6 +76,18 @@ describe('a mixed-format folder', () => {
     }
   });
 
+  it('the watcher path: a Live Photo video or the pair\'s other half arriving is not ingested', async () => {
+    const lib = Library.open(join(dir, 'watch.db'), { problem: () => {} });
+    try {
+      const folder = lib.addFolder(photos);
+      const names = () => lib.catalog.filesUnder(folder.id).map((f) => f.path.split(/[\\/]/).pop());
+      await lib.applyBatch({ added: ['IMG_0001.MOV', 'IMG_0002.DNG', 'IMG_0002.JPG', 'IMG_0001.HEIC'].map((n) => join(photos, n)), changed: [], removed: [], removedDirs: [] });
+      assert.deepEqual(names().sort(), ['IMG_0001.HEIC', 'IMG_0002.JPG']);
+    } finally {
+      lib.close();
+    }
+  });
+
   it('index (CLI, tiny model): every readable photo captioned once; the bad ones reported by name', { timeout: 300_000 }, async () => {
     const model = await tinyModel('opt');
     const db = join(dir, 'cat.db');
