@@ -11,7 +11,7 @@
 // better-sqlite3 is placed built for Electron's ABI by the afterPack hook (electron/packaging/natives.ts),
 // so packaging never rebuilds anything in this checkout's node_modules.
 import type { Configuration } from 'electron-builder';
-import { MAIN_EXTERNALS, ROOT } from './build.ts';
+import { BUNDLES, MAIN_EXTERNALS, ROOT, RUNTIME_PACKAGES } from './build.ts';
 import { unneededPackages } from './packaging/dependencies.ts';
 import { placeElectronNatives } from './packaging/natives.ts';
 
@@ -50,7 +50,7 @@ export const COMMON_FILES = [
   'assets/**/*',
   'package.json',
   // Bundled by esbuild, or only needed by a native module's install script.
-  ...unneededPackages(ROOT, MAIN_EXTERNALS).map((p) => `!${p}/**`),
+  ...unneededPackages(ROOT, [...MAIN_EXTERNALS, ...RUNTIME_PACKAGES]).map((p) => `!${p}/**`),
   // Sources, headers, docs and build intermediates of the native modules (the compiled binaries stay).
   '!node_modules/better-sqlite3/{deps,src,docs,binding.gyp}',
   '!node_modules/better-sqlite3/{deps,src,docs}/**',
@@ -81,7 +81,9 @@ const config = {
   // package.json has no "main" (the CLI is its entry); the packaged app starts the bundled main process.
   extraMetadata: { main: 'electron/dist/main.cjs' },
   asar: true,
-  asarUnpack: NATIVE_MODULES.map((m) => `node_modules/${m}/**`),
+  // Also unpacked: the decode worker thread's bundle and the JPEG XL decoder it imports at run time
+  // (a worker thread and an ES module import read real files).
+  asarUnpack: [...NATIVE_MODULES, ...RUNTIME_PACKAGES].map((m) => `node_modules/${m}/**`).concat(`electron/dist/${BUNDLES.decode.out}`),
   // Nothing in this checkout is rebuilt: afterPack puts an Electron build of better-sqlite3 into the
   // package instead (onnxruntime-node and sharp are Node-API: one binary for Node and Electron).
   npmRebuild: false,

@@ -49,6 +49,31 @@ function requiredModules(code: string): string[] {
 const RUNTIME_REQUIRED: string[] = [];
 const isBuiltin = (m: string): boolean => m.startsWith('node:') || builtinModules.includes(m);
 
+describe('the decode worker bundle', () => {
+  it('decodes a HEIC and a JPEG XL on a plain worker thread (no tsx), as the app starts it', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(path.decode);
+    try {
+      const ask = (id: number, kind: 'heif' | 'jxl', file: string) => new Promise<{ ok: boolean; width?: number; height?: number; data?: Uint8Array; message?: string }>((resolve, reject) => {
+        const bytes = new Uint8Array(readFileSync(join(ROOT, 'test', 'fixtures', 'formats', file)));
+        w.on('message', function on(m: { id: number }) { if (m.id === id) { w.off('message', on); resolve(m as never); } });
+        w.once('error', reject);
+        w.postMessage({ id, kind, bytes, maxPixels: 100_000_000 }, [bytes.buffer]);
+      });
+      const heic = await ask(1, 'heif', 'coffee.heic');
+      assert.equal(heic.ok, true, heic.message);
+      assert.ok(heic.width! > 0 && heic.height! > 0);
+      assert.equal(heic.data!.length, heic.width! * heic.height! * 3, 'RGB pixels');
+      // The JPEG XL decoder is a run-time package (electron/build.ts RUNTIME_PACKAGES), found from the bundle.
+      const jxl = await ask(2, 'jxl', 'chelsea.jxl');
+      assert.equal(jxl.ok, true, jxl.message);
+      assert.equal(jxl.data!.length, jxl.width! * jxl.height! * 3);
+    } finally {
+      await w.terminate();
+    }
+  });
+});
+
 describe('electron bundles', () => {
   it('are CommonJS scripts with no import.meta left', () => {
     for (const name of Object.keys(BUNDLES) as BundleName[]) {
@@ -76,7 +101,7 @@ describe('electron bundles', () => {
   it('require only builtins, electron and the native modules (the preload only electron)', () => {
     assert.deepEqual(requiredModules(text.preload), ['electron']);
     const allowed = new Set<string>([...MAIN_EXTERNALS, ...RUNTIME_REQUIRED]);
-    for (const name of ['main', 'worker', 'convert'] as const) {
+    for (const name of ['main', 'worker', 'convert', 'decode'] as const) {
       const extra = requiredModules(text[name]).filter((m) => !isBuiltin(m) && !allowed.has(m));
       assert.deepEqual(extra, [], `${name} requires only builtins and ${[...allowed].join(', ')}`);
     }

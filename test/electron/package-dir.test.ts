@@ -14,7 +14,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { extractFile, listPackage } from '@electron/asar';
 import { getCurrentFuseWire } from '@electron/fuses';
-import { ROOT, buildRenderer, bundleElectron } from '../../electron/build.ts';
+import { ROOT, RUNTIME_PACKAGES, buildRenderer, bundleElectron } from '../../electron/build.ts';
 import config, { COMMON_FILES, LANGUAGES } from '../../electron/electron-builder.config.ts';
 import { INSTALL_ONLY, dependencyClosure } from '../../electron/packaging/dependencies.ts';
 import { SQLITE_BINARY, addonAbi, installedElectron, placeNatives } from '../../electron/packaging/natives.ts';
@@ -80,6 +80,13 @@ describe('the packaged app (electron-builder dir target, stand-in Electron)', ()
     assert.ok(unpacked('node_modules/better-sqlite3/lib/index.js') && unpacked('node_modules/sharp/dist/index.cjs') && unpacked('node_modules/onnxruntime-node/dist/index.js'));
   });
 
+  it('unpacks the HEIF/JPEG XL decode worker and the JPEG XL decoder it imports at run time', () => {
+    assert.ok(unpackedFiles.includes('electron/dist/decode-worker.cjs'), 'a worker thread reads a real file');
+    for (const f of ['node_modules/@jsquash/jxl/decode.js', 'node_modules/@jsquash/jxl/codec/dec/jxl_dec.wasm', 'node_modules/@jsquash/jxl/package.json']) {
+      assert.ok(unpackedFiles.includes(f), `${f} is in app.asar.unpacked`);
+    }
+  });
+
   it('ships no tests, fixtures, sources, source maps, headers or build leftovers', () => {
     const all = [...asarFiles.filter((f) => !f.endsWith('/') && !asarFiles.some((o) => o.startsWith(`${f}/`))), ...unpackedFiles];
     const bad = all.filter((f) =>
@@ -108,7 +115,7 @@ describe('the packaged app (electron-builder dir target, stand-in Electron)', ()
       const m = /^node_modules\/(@[^/]+\/[^/]+|[^@/][^/]*)(\/|$)/.exec(f);
       if (m) packaged.add(`node_modules/${m[1]}`);
     }
-    const runtime = dependencyClosure(ROOT, ['onnxruntime-node', 'sharp', 'better-sqlite3'], INSTALL_ONLY);
+    const runtime = dependencyClosure(ROOT, ['onnxruntime-node', 'sharp', 'better-sqlite3', ...RUNTIME_PACKAGES], INSTALL_ONLY);
     assert.deepEqual([...packaged].filter((p) => !runtime.has(p)).sort(), [], 'nothing bundled by esbuild or install-only');
     for (const gone of ['node_modules/prebuild-install', 'node_modules/tsx', 'node_modules/zod', 'node_modules/onnx-proto', 'node_modules/protobufjs']) assert.ok(!packaged.has(gone), `${gone} is not packaged`);
   });

@@ -93,8 +93,9 @@ describe('electron-builder configuration', () => {
   it("packages every data file the core looks up beside its sources (new URL('…', import.meta.url))", () => {
     // electron/build.ts maps each module's import.meta.url to <app>/<its source path>, so inside the
     // package a lookup lands at <app.asar>/<the same path relative to the repository> and must be packaged.
-    // Script entries of Node children are for the CLI only (the app forks electron/dist/*.cjs).
-    const CLI_ONLY = ['src/jobs/worker-main.ts', 'src/jobs/convert-worker-main.ts'];
+    // Script entries of Node children and threads are for the CLI only (the app starts electron/dist/*.cjs:
+    // the decode thread runs decode-worker.cjs, test/electron/build.test.ts and package-dir.test.ts).
+    const CLI_ONLY = ['src/jobs/worker-main.ts', 'src/jobs/convert-worker-main.ts', 'src/runtime/image/decode/decode-worker.ts'];
     const lookups: string[] = [];
     for (const file of filesUnder('src').filter((f) => f.endsWith('.ts'))) {
       const code = readFileSync(join(ROOT, file), 'utf8');

@@ -1,8 +1,9 @@
 // Runs the wasm decoders (HEIF, JPEG XL) on one worker thread, so that the app's main process (thumbnails, the
 // photo view, scanning) never blocks for the second a 12-megapixel HEIC takes. One thread: the
 // machine's cores belong to inference. The worker exits after a quiet minute, returning the wasm
-// heap (which only grows) to the system. Where the worker's source is not on disk (a bundle that
-// did not ship it) the decode runs in the calling thread instead.
+// heap (which only grows) to the system. From the sources (tsx) the worker is decode-worker.ts; in
+// the Electron app it is the decode-worker.cjs bundle beside the caller's bundle. Where neither is on
+// disk the decode runs in the calling thread instead.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,6 +14,9 @@ import { decodeHeifBytes, HeifDecodeError } from './heif.ts';
 import { decodeJxlBytes } from './jxl.ts';
 
 const WORKER_FILE = fileURLToPath(new URL('./decode-worker.ts', import.meta.url));
+/** In the Electron app (a CommonJS bundle), the worker is its own bundle beside this one
+ *  (electron/build.ts), unpacked from the asar: a worker thread reads a real file. */
+const BUNDLED_WORKER = typeof __dirname === 'string' ? join(__dirname.replace(/\.asar([\\/]|$)/, '.asar.unpacked$1'), 'decode-worker.cjs') : undefined;
 const IDLE_MS = 60_000;
 
 interface Pending { resolve: (img: RgbImage) => void; reject: (err: Error) => void }
@@ -23,16 +27,7 @@ const pending = new Map<number, Pending>();
 let idleTimer: NodeJS.Timeout | undefined;
 
 function startWorker(): Worker {
-  // Node 20 does not carry `--import tsx` into worker threads: the worker registers tsx itself
-  // (by absolute URL, like src/jobs/transport.ts), then loads the .ts entry.
-  // tsx's ESM API module (the package's `import` condition for tsx/esm/api; require.resolve would
-  // give the CommonJS twin, which cannot register hooks from here).
-  const tsxDir = dirname(createRequire(WORKER_FILE).resolve('tsx/package.json'));
-  const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
-  const bootstrap =
-    "const { workerData } = require('node:worker_threads');" +
-    'import(workerData.tsxApi).then((m) => { m.register(); return import(workerData.entry); });';
-  const w = new Worker(bootstrap, { eval: true, workerData: { tsxApi, entry: pathToFileURL(WORKER_FILE).href } });
+  const w = BUNDLED_WORKER && existsSync(BUNDLED_WORKER) ? new Worker(BUNDLED_WORKER) : startSourceWorker();
   w.on('message', (m: { id: number; ok: boolean; data?: Uint8Array; width?: number; height?: number; message?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
@@ -49,6 +44,19 @@ function startWorker(): Worker {
   w.on('error', fail);
   w.on('exit', (code) => fail(new Error(`exit code ${code}`)));
   return w;
+}
+
+function startSourceWorker(): Worker {
+  // Node 20 does not carry `--import tsx` into worker threads: the worker registers tsx itself
+  // (by absolute URL, like src/jobs/transport.ts), then loads the .ts entry.
+  // tsx's ESM API module (the package's `import` condition for tsx/esm/api; require.resolve would
+  // give the CommonJS twin, which cannot register hooks from here).
+  const tsxDir = dirname(createRequire(WORKER_FILE).resolve('tsx/package.json'));
+  const tsxApi = pathToFileURL(join(tsxDir, 'dist', 'esm', 'api', 'index.mjs')).href;
+  const bootstrap =
+    "const { workerData } = require('node:worker_threads');" +
+    'import(workerData.tsxApi).then((m) => { m.register(); return import(workerData.entry); });';
+  return new Worker(bootstrap, { eval: true, workerData: { tsxApi, entry: pathToFileURL(WORKER_FILE).href } });
 }
 
 function scheduleIdle(): void {
@@ -70,7 +78,8 @@ export function decodeJxlOffThread(bytes: Uint8Array, maxPixels = Infinity): Pro
 }
 
 function decodeOffThread(kind: 'heif' | 'jxl', bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
-  if (!existsSync(WORKER_FILE)) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
+  const haveWorker = (BUNDLED_WORKER !== undefined && existsSync(BUNDLED_WORKER)) || existsSync(WORKER_FILE);
+  if (!haveWorker) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
   clearTimeout(idleTimer);
   worker ??= startWorker();
   worker.ref(); // a pending decode does
