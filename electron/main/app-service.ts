@@ -112,6 +112,8 @@ export class AppService implements ServiceApi {
       problem: (e) => service?.events.emit('problem', e),
       log: (m) => log('info', m),
     });
+    // The catalog keeps the RAW+JPEG choice too (the CLI reads it there); the app's setting leads.
+    lib.pairPreference = settings.get().pairPreference;
     service = new AppService(opts, settings, lib);
     service.folders.start();
     const s = settings.get();
@@ -295,6 +297,12 @@ export class AppService implements ServiceApi {
       void this.metadata.syncAll().catch((e) => this.events.emit('problem', toErrorData(e)));
     }
     if (before.threads !== after.threads || before.executionProvider !== after.executionProvider) void this.inference.reloadAll();
+    if (before.pairPreference !== after.pairPreference) {
+      // The other half of each pair becomes the photo: a rescan catalogues it (its caption and tags
+      // come from the shared sidecar) and marks the previous half missing.
+      this.lib.pairPreference = after.pairPreference;
+      for (const f of this.lib.catalog.listFolders()) void this.folders.rescan(f.id).catch((e) => this.events.emit('problem', toErrorData(e)));
+    }
     this.queue.kick();
     this.events.emit('queue:status', this.queue.status());
     return after;

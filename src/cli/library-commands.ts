@@ -13,6 +13,7 @@ import { PhotoAnalysis } from '../library/photo-analysis.ts';
 import { stats } from '../library/catalog/stats.ts';
 import { Library } from '../library/library.ts';
 import { MetadataSync, type XmpMode } from '../library/metadata-sync.ts';
+import type { PairPreference } from '../library/scan/companions.ts';
 import type { SidecarNaming } from '../library/xmp/index.ts';
 import { writeTxtCaptions } from '../library/txt-captions.ts';
 import { type GenerationFlags, addGenerationFlags, generationOptions, sessionSettings } from './generation-flags.ts';
@@ -20,7 +21,7 @@ import { Progress } from './progress.ts';
 
 interface IndexFlags extends GenerationFlags {
   db: string; model: string; watch?: boolean; xmp: string; sidecarName: string; prompt?: string; hierarchical?: boolean;
-  retrievalModel?: string;
+  retrievalModel?: string; pairPrefer?: string;
 }
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -39,21 +40,26 @@ export function addLibraryCommands(program: Command): void {
       .option('--sidecar-name <naming>', 'ext (photo.jpg.xmp: digiKam, darktable, Immich) | base (photo.xmp: Lightroom)', 'ext')
       .option('--hierarchical', 'also write tags as lr:hierarchicalSubject (Lightroom keywords)')
       .option('--prompt <text>', 'caption prompt, e.g. "a photo of"')
+      .option('--pair-prefer <half>', 'which half of a RAW+JPEG pair is the photo that is analysed: jpeg (default) | raw; the other half shares its caption and sidecar contents (remembered for the catalog)')
       .option('--retrieval-model <dir>', 'converted retrieval model folder (blip2-itm): also make the photos searchable and tag them (remembered for the catalog)'),
   ).action(async (folders: string[], o: IndexFlags) => {
     if (!['off', 'sidecar'].includes(o.xmp)) throw new AppError('invalid_argument', `--xmp must be off or sidecar, got "${o.xmp}"`);
     if (!['ext', 'base'].includes(o.sidecarName)) throw new AppError('invalid_argument', `--sidecar-name must be ext or base, got "${o.sidecarName}"`);
+    if (o.pairPrefer !== undefined && !['jpeg', 'raw'].includes(o.pairPrefer)) throw new AppError('invalid_argument', `--pair-prefer must be jpeg or raw, got "${o.pairPrefer}"`);
     const captionOptions = { ...generationOptions(o), ...(o.prompt ? { prompt: o.prompt } : {}) };
     const abort = new AbortController();
     const stop = () => abort.abort();
     process.once('SIGINT', stop).once('SIGTERM', stop);
 
     const lib = Library.open(o.db, { problem, log: say });
+    // The flag, else what an earlier run chose for this catalog (kept in it).
+    if (o.pairPrefer !== undefined) lib.pairPreference = o.pairPrefer as PairPreference;
     const host = new InferenceHost();
     try {
       for (const f of folders) lib.addFolder(f);
       const scan = await lib.scanAll(abort.signal);
-      say(`scanned ${scan.seen} photo file(s): ${scan.added} new, ${scan.moved} moved, ${scan.missing} missing, ${scan.problems} problem(s)`);
+      const skipped = [scan.videos ? `${scan.videos} video(s) skipped` : '', scan.companions ? `${scan.companions} companion file(s) (Live Photo videos, RAW+JPEG halves)` : ''].filter(Boolean);
+      say(`scanned ${scan.seen} photo file(s): ${scan.added} new, ${scan.moved} moved, ${scan.missing} missing, ${scan.problems} problem(s)${skipped.length ? `; ${skipped.join(', ')}` : ''}`);
       const metadata = new MetadataSync(lib.catalog, { xmp: o.xmp as XmpMode, sidecarNaming: o.sidecarName as SidecarNaming, hierarchicalSubjects: o.hierarchical }, problem);
       await metadata.syncAll();
       host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));

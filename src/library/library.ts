@@ -6,6 +6,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { AppError, type ErrorData, toErrorData } from '../shared/errors.ts';
 import { Catalog } from './catalog/catalog.ts';
 import type { JobQueue } from './catalog/jobs.ts';
+import { PAIR_PREFERENCE_SETTING } from './catalog/settings.ts';
 import type { Folder } from './catalog/types.ts';
 import { FolderWatcher, type FolderWatcherOptions, type WatchBatch } from './folder-watcher.ts';
 import { folderContaining, isInside } from './paths.ts';
@@ -30,10 +31,20 @@ export interface ScanSummary {
 }
 
 export class Library {
-  /** Which half of a RAW+JPEG pair is catalogued and captioned (the other is its companion). */
-  pairPreference: PairPreference = DEFAULT_PAIR_PREFERENCE;
-
   private constructor(readonly catalog: Catalog, private readonly events: LibraryEvents) {}
+
+  /**
+   * Which half of a RAW+JPEG pair is catalogued and captioned (the other is its companion, sharing
+   * its sidecar contents). Kept in the catalog, so the CLI and the app treat one library alike.
+   */
+  get pairPreference(): PairPreference {
+    return this.catalog.getSetting(PAIR_PREFERENCE_SETTING) === 'raw' ? 'raw' : DEFAULT_PAIR_PREFERENCE;
+  }
+
+  set pairPreference(pref: PairPreference) {
+    if (pref !== 'raw' && pref !== 'jpeg') throw new AppError('invalid_argument', `the RAW+JPEG preference is jpeg or raw, got ${JSON.stringify(pref)}`);
+    if (pref !== this.pairPreference) this.catalog.setSetting(PAIR_PREFERENCE_SETTING, pref);
+  }
 
   /** The catalog's caption queue. */
   get queue(): JobQueue {

@@ -1,10 +1,13 @@
 // Writes a photo's current caption and tags (accepted, and by default the model's suggestions;
-// rejected never) to XMP sidecars (merged, atomic) next to each present copy, with our provenance
+// rejected never) to XMP sidecars (merged, atomic) next to each present copy — and next to the other
+// half of a RAW+JPEG pair, which shares the photo's caption (darktable and digiKam open the RAW's own
+// IMG_1.CR2.xmp; with photo.xmp naming both halves share one sidecar) — with our provenance
 // namespace saying which of them are the model's (so a new catalog over these files can tell AI
 // from the user again). Originals are never modified. Idempotent, so a run killed between the
 // catalog commit and the sidecar write is repaired by `syncAll` on the next start.
 import { toErrorData, type ErrorData } from '../shared/errors.ts';
 import type { Catalog } from './catalog/catalog.ts';
+import { pairHalvesOf } from './scan/companions.ts';
 import { readSidecar, sidecarPath, writeSidecar, type SidecarNaming, type XmpProvenance } from './xmp/index.ts';
 import { existsSync } from 'node:fs';
 
@@ -36,9 +39,14 @@ export class MetadataSync {
       ...(caption?.provenance === 'ai' && caption.modelId ? { descriptionModel: caption.modelId } : {}),
     };
     let written = 0;
-    for (const path of this.catalog.photoPaths(photoId)) {
-      if (!existsSync(path)) continue;
-      const sidecar = sidecarPath(path, this.settings.sidecarNaming);
+    const present = this.catalog.photoPaths(photoId).filter((p) => existsSync(p));
+    // A pair half the catalog holds as a photo of its own (present) keeps its own sidecar.
+    const halves = present.flatMap((p) => pairHalvesOf(p)).filter((h) => {
+      const f = this.catalog.fileByPath(h);
+      return !f || f.state !== 'present' || f.photoId === photoId;
+    });
+    const sidecars = new Set([...present, ...halves].map((p) => sidecarPath(p, this.settings.sidecarNaming)));
+    for (const sidecar of sidecars) {
       try {
         if (await this.upToDate(sidecar, caption?.text, subjects, provenance)) continue;
         await writeSidecar(sidecar, {

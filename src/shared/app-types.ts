@@ -19,6 +19,8 @@ export interface AppSettings {
   executionProvider: ExecutionProviderName;
   xmp: 'off' | 'sidecar';
   sidecarNaming: 'ext' | 'base';
+  /** Which half of a RAW+JPEG pair is the photo that is analysed; the other shares its caption. */
+  pairPreference: 'jpeg' | 'raw';
   hierarchicalSubjects: boolean;
   /** Caption new photos automatically as they arrive. */
   autoCaption: boolean;

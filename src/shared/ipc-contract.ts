@@ -61,6 +61,7 @@ export const SettingsPatchSchema = z.strictObject({
   executionProvider: z.enum(['cpu', 'cuda', 'dml', 'coreml', 'webgpu']).optional(),
   xmp: z.enum(['off', 'sidecar']).optional(),
   sidecarNaming: z.enum(['ext', 'base']).optional(),
+  pairPreference: z.enum(['jpeg', 'raw']).optional(),
   hierarchicalSubjects: z.boolean().optional(),
   autoCaption: z.boolean().optional(),
   captionPrompt: z.string().max(500).optional(),

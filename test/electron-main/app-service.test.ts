@@ -17,6 +17,7 @@ import type { EventMap, EventName } from '../../src/shared/ipc-contract.ts';
 import type { ArgsOf, Channel, ResultMap } from '../../src/shared/ipc-contract.ts';
 import { tinyModel } from '../e2e/fixture-models.ts';
 import { PHOTOS, makeTempDir } from '../helpers/fixtures.ts';
+import { Catalog } from '../../src/library/catalog/catalog.ts';
 
 let dir: string;
 let photoDir: string;
@@ -322,8 +323,12 @@ describe('AppService (main process, no browser)', { timeout: 240_000 }, () => {
   });
 
   it('keeps settings and the library across a restart; removing a folder hides its photos', async () => {
-    const s = await call('updateSettings', { maxNewTokens: 12, sidecarNaming: 'base' });
+    const s = await call('updateSettings', { maxNewTokens: 12, sidecarNaming: 'base', pairPreference: 'raw' });
     assert.equal(s.maxNewTokens, 12);
+    // The RAW+JPEG choice is kept in the catalog too, where the CLI's `index` reads it.
+    const other = Catalog.open(join(userDataDir, 'catalog.db'));
+    assert.equal(other.getSetting('pairPreference'), 'raw');
+    other.close();
     assert.equal(JSON.parse(readFileSync(join(userDataDir, 'settings.json'), 'utf8')).sidecarNaming, 'base');
     await waitFor('sidecars in the new naming', () => existsSync(join(photoDir, 'chelsea.xmp')));
 
@@ -331,6 +336,7 @@ describe('AppService (main process, no browser)', { timeout: 240_000 }, () => {
     await open();
     const state = await call('getState');
     assert.equal(state.settings.maxNewTokens, 12);
+    assert.equal(state.settings.pairPreference, 'raw');
     assert.equal(state.folders.length, 1);
     assert.equal(state.counts.captioned, 6);
     await waitFor('the models to load again', async () => (await call('getState')).models.caption.state === 'ready');

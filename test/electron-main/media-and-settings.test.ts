@@ -28,15 +28,15 @@ describe('mediaResponse', () => {
     thumbnailFile: async (id: number) => thumbnail(files.get(id)!, 'ab'.repeat(16) + String(id).padStart(4, '0'), join(dir, 'thumbs')),
   } satisfies MediaSource;
 
-  it('converts a TIFF to an upright JPEG, and thumbnails it upright too', async () => {
+  it('serves a TIFF (which Chromium cannot show) as an upright WebP rendition, and thumbnails it upright too', async () => {
     const tiff = join(dir, 'turned.tiff');
     await writeFile(tiff, await sharp(join(PHOTOS, 'coffee_exif_orientation6.jpg')).keepMetadata().tiff().toBuffer());
     files.set(1, tiff);
     const r = await mediaResponse(source, 'pa-media://media/photo/1');
     assert.equal(r.status, 200);
-    assert.equal(r.headers.get('content-type'), 'image/jpeg');
+    assert.equal(r.headers.get('content-type'), 'image/webp');
     const meta = await sharp(Buffer.from(await r.arrayBuffer())).metadata();
-    assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 600, 400]);
+    assert.deepEqual([meta.format, meta.width, meta.height], ['webp', 600, 400]);
     const t = await mediaResponse(source, 'pa-media://media/thumb/1');
     const tm = await sharp(Buffer.from(await t.arrayBuffer())).metadata();
     assert.deepEqual([tm.format, tm.width, tm.height], ['webp', 320, 213]);

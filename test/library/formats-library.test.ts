@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { Library } from '../../src/library/library.ts';
+import { readSidecar } from '../../src/library/xmp/index.ts';
 import { contentHash } from '../../src/library/scan/hash.ts';
 import { renditionBesideThumbnail, thumbnail } from '../../src/library/thumbnails.ts';
 import { stopDecodeThread } from '../../src/runtime/image/decode/decode-pool.ts';
@@ -104,6 +105,28 @@ describe('a mixed-format folder', () => {
     const status = await runCli(['status', '--db', db]);
     assert.match(status.stdout + status.stderr, /failed: .*broken\.heic: .*truncated/);
     assert.match(status.stdout + status.stderr, /failed: .*cut\.dng: .*no embedded JPEG preview/);
+  });
+
+  it('index --pair-prefer raw (remembered): the RAW is captioned, and the JPEG\'s own sidecar carries the same caption', { timeout: 300_000 }, async () => {
+    const pair = join(dir, 'pair-raw');
+    await mkdir(pair);
+    await copyFile(join(FORMATS, 'cat_preview.dng'), join(pair, 'IMG_0002.DNG'));
+    await copyFile(join(PHOTOS, 'rocket.jpg'), join(pair, 'IMG_0002.JPG'));
+    const model = await tinyModel('opt');
+    const db = join(dir, 'pair-raw.db');
+    const r = await runCli(['index', pair, '--db', db, '--model', model, '--max-new-tokens', '5', '--pair-prefer', 'raw'], { timeoutMs: 280_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /1 companion file/);
+    const exported = JSON.parse((await runCli(['export', '--db', db, '--format', 'json'])).stdout) as { paths: string[]; caption: string | null }[];
+    assert.deepEqual(exported.map((p) => [p.paths.map((x) => x.split(/[\\/]/).pop()), Boolean(p.caption)]), [[['IMG_0002.DNG'], true]]);
+    const raw = await readSidecar(join(pair, 'IMG_0002.DNG.xmp'));
+    const jpeg = await readSidecar(join(pair, 'IMG_0002.JPG.xmp'));
+    assert.equal(raw.description, exported[0].caption);
+    assert.equal(jpeg.description, exported[0].caption, 'one caption for the pair');
+    // A later run without the flag keeps the catalog's choice (the JPEG does not become a second photo).
+    const again = await runCli(['index', pair, '--db', db, '--model', model, '--max-new-tokens', '5'], { timeoutMs: 280_000 });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((JSON.parse((await runCli(['export', '--db', db, '--format', 'json'])).stdout) as unknown[]).length, 1);
   });
 
   it('thumbnails and the photo view\'s renditions of HEIC and RAW: upright WebP, cached by content hash', async () => {

@@ -55,7 +55,7 @@ export function createFakeBridge(opts: FakeOptions = {}) {
     firstRun: opts.firstRun ?? false,
     settings: {
       captionModelDir: '/models/blip2', retrievalModelDir: null, threads: 0, executionProvider: 'cpu', xmp: 'sidecar',
-      sidecarNaming: 'ext', hierarchicalSubjects: false, autoCaption: true, captionPrompt: '', maxNewTokens: 30, numBeams: 1,
+      sidecarNaming: 'ext', pairPreference: 'jpeg', hierarchicalSubjects: false, autoCaption: true, captionPrompt: '', maxNewTokens: 30, numBeams: 1,
       modelsDir: null, hubEndpoint: null,
     },
     folders: [{ id: 1, path: '/photos', status: 'online', watching: true, photos: total, captioned: total, pending: 0, failed: 0, lastScanAt: 0, scanning: false }],

@@ -7,6 +7,9 @@ import { type Ctx, stmt } from './connection.ts';
 /** Written by `index --retrieval-model`: the absolute retrieval model folder `search` uses by default. */
 export const RETRIEVAL_MODEL_SETTING = 'retrievalModelDir';
 
+/** Written by `index --pair-prefer`: which half of a RAW+JPEG pair is the photo ('jpeg' | 'raw'). */
+export const PAIR_PREFERENCE_SETTING = 'pairPreference';
+
 /** The stored value, parsed; undefined when the key was never set. */
 export function getSetting<T = unknown>(ctx: Ctx, key: string): T | undefined {
   checkKey(key);

@@ -5,7 +5,8 @@
 // (with `--sidecar-name base`, both share one sidecar too). Other videos are skipped quietly and
 // counted. Google/Samsung motion photos are single JPEG files with the video appended: they decode
 // as the JPEG they are and need no rule here.
-import { extname } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { TIFF_RAW_EXTENSIONS } from './sniff.ts';
 
 /** Which half of a RAW+JPEG pair is catalogued and captioned. */
@@ -51,4 +52,23 @@ export function roleOf(name: string, siblings: Map<string, Set<string>>, pref: P
   if (pref === 'raw' && JPEG_EXTENSIONS.has(ext) && has(RAW_EXTENSIONS)) return 'companion';
   if (pref === 'jpeg' && RAW_EXTENSIONS.has(ext) && has(JPEG_EXTENSIONS)) return 'companion';
   return undefined;
+}
+
+/**
+ * The other half of a RAW+JPEG pair beside `path` (the file the catalog skipped as a companion, or
+ * the photo when `path` is the companion): the files sharing its base name whose kind (RAW or JPEG)
+ * is the other one. Empty when `path` is not half of a pair, or its folder cannot be read.
+ */
+export function pairHalvesOf(path: string): string[] {
+  const [base, ext] = split(basename(path));
+  const mine = RAW_EXTENSIONS.has(ext) ? RAW_EXTENSIONS : JPEG_EXTENSIONS.has(ext) ? JPEG_EXTENSIONS : undefined;
+  if (!mine) return [];
+  const other = mine === RAW_EXTENSIONS ? JPEG_EXTENSIONS : RAW_EXTENSIONS;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => { const [b, e] = split(n); return b === base && other.has(e); }).map((n) => join(dirname(path), n));
 }
