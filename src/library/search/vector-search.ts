@@ -15,6 +15,7 @@
 // only the photos of the best `nprobe` lists (≈nprobe·√N/2) get a mean-vector score. If the IVF's own
 // calibration says the embeddings have no cluster structure to exploit, the flat coarse pass stays.
 // Bad input (wrong dimension, NaN/∞, bad limit) → AppError 'invalid_argument'.
+import { dot, itcScore } from '../../runtime/blip2/itc-score.ts';
 import { AppError } from '../../shared/errors.ts';
 import { CoarseIndex, IVF_MIN_PHOTOS, type CoarseOptions, type CoarseStats } from './coarse-index.ts';
 import { assertFinite, EMBED_DIM, QUERY_TOKENS, quantizeInto, type Int8Vectors } from '../catalog/embedding-codec.ts';
@@ -153,7 +154,7 @@ export class VectorIndex {
     const seed = new TopK(seedK);
     for (let s = 0; s < n; s++) {
       if (filter && !filter(ids[s])) { coarse[s] = NaN; continue; }
-      const c = dotF32(means, s * dim, text, dim);
+      const c = dot(means, s * dim, text, 0, dim);
       coarse[s] = c;
       seed.push(c, s);
     }
@@ -208,7 +209,7 @@ export class VectorIndex {
         const s = members[j];
         if (filter && !filter(ids[s])) continue;
         admitted++;
-        seed.push(dotF32(means, s * dim, text, dim), s);
+        seed.push(dot(means, s * dim, text, 0, dim), s);
       }
     }
     const top = new TopK(limit);
@@ -237,20 +238,14 @@ export class VectorIndex {
   /** Exact max-over-queries score of slot s. */
   exactScore(s: number, text: Float32Array): number {
     const { dim, queries } = this;
-    let best = -Infinity;
     const b = s >>> BLOCK_SHIFT, local = s & BLOCK_MASK;
-    if (this.storage === 'f32') {
-      const block = this.f32[b];
-      for (let q = 0, base = local * queries * dim; q < queries; q++, base += dim) {
-        const d = dotF32(block, base, text, dim);
-        if (d > best) best = d;
-      }
-    } else {
-      const block = this.codes[b];
-      for (let q = 0, base = local * queries * dim, row = s * queries; q < queries; q++, base += dim, row++) {
-        const d = dotI8(block, base, text, dim) * this.scales[row];
-        if (d > best) best = d;
-      }
+    if (this.storage === 'f32') return itcScore(this.f32[b], text, dim, { queries, featOffset: local * queries * dim });
+    // int8: the same max over queries, each dot product dequantized by its vector's scale.
+    let best = -Infinity;
+    const block = this.codes[b];
+    for (let q = 0, base = local * queries * dim, row = s * queries; q < queries; q++, base += dim, row++) {
+      const d = dotI8(block, base, text, dim) * this.scales[row];
+      if (d > best) best = d;
     }
     return best;
   }
@@ -329,19 +324,8 @@ export class VectorIndex {
   }
 }
 
-// Two monomorphic copies on purpose: one function over both array types would be polymorphic and
-// slower in V8's hot loop.
-function dotF32(a: Float32Array, off: number, b: Float32Array, n: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    s0 += a[off + i] * b[i]; s1 += a[off + i + 1] * b[i + 1];
-    s2 += a[off + i + 2] * b[i + 2]; s3 += a[off + i + 3] * b[i + 3];
-  }
-  for (; i < n; i++) s0 += a[off + i] * b[i];
-  return s0 + s1 + s2 + s3;
-}
-
+// The int8 dot product; the float32 one is itc-score.ts's `dot` (one function over both array types
+// would be polymorphic and slower in V8's hot loop).
 function dotI8(a: Int8Array, off: number, b: Float32Array, n: number): number {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   let i = 0;

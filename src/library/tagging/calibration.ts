@@ -23,6 +23,7 @@
 // μ = 0, σ = 1 and the threshold is DEFAULT_THRESHOLD. Tested on synthetic data with planted labels
 // and hub labels (test/library/tagging/calibration.test.ts): precision and recall, and invariance.
 import { AppError } from '../../shared/errors.ts';
+import { itcScore } from '../../runtime/blip2/itc-score.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 
 /** Uncalibrated: a tag needs z ≥ 3.5, i.e. 3.5 robust standard deviations above the photo's typical label. */
@@ -68,18 +69,7 @@ export function similarities(features: Float32Array, texts: Float32Array, dim: n
   if (dim < 1 || features.length === 0 || features.length % dim !== 0) {
     throw new AppError('invalid_argument', `image features have ${features.length} values, not a whole number of ${dim}-wide query vectors`);
   }
-  const queries = features.length / dim;
-  for (let t = 0, n = texts.length / dim; t < n; t++) {
-    let best = -Infinity;
-    const to = t * dim;
-    for (let q = 0; q < queries; q++) {
-      let dot = 0;
-      const qo = q * dim;
-      for (let d = 0; d < dim; d++) dot += features[qo + d] * texts[to + d];
-      if (dot > best) best = dot;
-    }
-    out[t] = best;
-  }
+  for (let t = 0, n = texts.length / dim; t < n; t++) out[t] = itcScore(features, texts, dim, { textOffset: t * dim });
   return out;
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { AppError } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import { loadPixelValues } from '../image/preprocess.ts';
+import { itcScore } from './itc-score.ts';
 import { ensureVerified, readManifest } from '../model-folder.ts';
 import { type SessionSettings, createSession, floatTensor, int64Tensor, type ort, run } from '../session.ts';
 
@@ -141,13 +142,7 @@ export class Blip2Retrieval {
     if (d === 0 || imageEmb.length % d !== 0) {
       throw new AppError('invalid_argument', `image embeddings (${imageEmb.length} values) are not a whole number of ${d}-wide query vectors`);
     }
-    let best = -Infinity;
-    for (let q = 0; q < imageEmb.length; q += d) {
-      let dot = 0;
-      for (let k = 0; k < d; k++) dot += imageEmb[q + k] * textEmb[k];
-      if (dot > best) best = dot;
-    }
-    return best;
+    return itcScore(imageEmb, textEmb, d);
   }
 
   /** ITM: the joint [queries; text] pass over one image's vision output and one text. */
