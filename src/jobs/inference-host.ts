@@ -12,7 +12,8 @@ import {
   RetrievalModelInfoSchema, type SessionSettingsData, VectorsResultSchema, type WireGenerationOptions, WorkerMessageSchema,
   describeIssues,
 } from './protocol.ts';
-import { HostRetrievalEncoder, decodeMatrix, splitRows, unexpectedAnswer } from './host-retrieval-encoder.ts';
+import { HostRetrievalEncoder } from './host-retrieval-encoder.ts';
+import { decodeMatrix, splitRows, unexpectedAnswer } from './matrix-codec.ts';
 import { type Transport, type TransportFactory, type WorkerExit, forkTransport } from './transport.ts';
 
 export type ExitReason = 'crash' | 'killed' | 'shutdown';

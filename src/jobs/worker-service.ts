@@ -15,7 +15,9 @@ import {
   type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
   describeIssues, salvageId,
 } from './protocol.ts';
-import { ImageEncodings, type PhotoInput, RetrievalSlot, encodeMatrix, throwIfAborted } from './worker-retrieval.ts';
+import { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
+import { encodeMatrix } from './matrix-codec.ts';
+import { ImageEncodings, type PhotoInput, retrievalInfo, throwIfAborted } from './worker-retrieval.ts';
 
 // The wire list of providers must stay the runtime's list: a compile error here if they drift.
 type WireEP = (typeof WIRE_EXECUTION_PROVIDERS)[number];
@@ -36,7 +38,7 @@ const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error
 
 export class WorkerService {
   private model: Blip2Model | null = null;
-  private retrieval: RetrievalSlot | null = null;
+  private retrieval: LocalRetrievalEncoder | null = null;
   private readonly queue: Queued[] = [];
   private running: Queued | null = null;
   private idle: Promise<void> = Promise.resolve();
@@ -128,7 +130,7 @@ export class WorkerService {
       case 'loadRetrieval': return this.loadRetrieval(job.modelDir, job.settings);
       case 'embedTexts': {
         const slot = this.requireRetrieval();
-        return { vectors: encodeMatrix(await slot.embedTexts(job.texts, signal), job.texts.length, slot.embedDim) };
+        return { vectors: encodeMatrix(await slot.embedTextRows(job.texts, signal), job.texts.length, slot.embedDim) };
       }
       case 'embedImage': {
         const slot = this.requireRetrieval();
@@ -138,9 +140,9 @@ export class WorkerService {
       case 'itm': {
         const slot = this.requireRetrieval();
         // Texts are checked before the photo is encoded: an empty text fails fast.
-        job.texts.forEach((t, i) => slot.tokenize(t, i));
+        job.texts.forEach((t, i) => slot.tokenize(t, job.texts.length > 1 ? i : undefined));
         const enc = await this.encodings.forRetrieval(slot, await this.encodings.open(job.imagePath));
-        return { probabilities: await slot.itm(enc.imageEmbeds, job.texts, signal) };
+        return { probabilities: await slot.itmWith(enc.imageEmbeds, job.texts, signal) };
       }
       case 'analyze': return this.analyze(job.id, job.imagePath, job.caption, job.embed, signal);
       default: {
@@ -203,7 +205,7 @@ export class WorkerService {
     return this.model;
   }
 
-  private requireRetrieval(): RetrievalSlot {
+  private requireRetrieval(): LocalRetrievalEncoder {
     if (!this.retrieval) {
       throw new AppError('model_missing', 'no retrieval model (blip2-itm) is loaded in the inference worker; send loadRetrieval first');
     }
@@ -227,13 +229,13 @@ export class WorkerService {
   }
 
   private async loadRetrieval(dir: string, settings: SessionSettings): Promise<RetrievalModelInfo> {
-    const slot = await RetrievalSlot.load(dir, this.sessionSettings(settings));
+    const slot = await LocalRetrievalEncoder.load(dir, this.sessionSettings(settings), { deferVision: true });
     const old = this.retrieval;
     this.retrieval = slot;
     this.encodings.setModels(this.model, slot);
     await old?.dispose().catch((err) => this.log('warn', `releasing the previous retrieval model failed: ${(err as Error).message}`));
     this.log('info', `retrieval model loaded; vision shared with the captioning model: ${this.encodings.sharedVision}`);
-    return slot.info(this.encodings.sharedVision);
+    return retrievalInfo(slot, this.encodings.sharedVision);
   }
 
   private sessionSettings(settings: SessionSettings): SessionSettings {
