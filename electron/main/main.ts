@@ -14,6 +14,7 @@ import { AppService } from './app-service.ts';
 import type { SecretBox } from './hub-token.ts';
 import { type Dispatch, createDispatcher } from './ipc-handlers.ts';
 import { forwardEvents, registerIpc } from './ipc-register.ts';
+import { type LogFile, openLogFile } from './log-file.ts';
 import { mediaResponse } from './media.ts';
 import { buildAppMenu } from './menu.ts';
 import { guardAllWebContents, hardenSession, mediaRequestRefusal, registerPrivilegedSchemes } from './security.ts';
@@ -37,8 +38,14 @@ const CLOSE_TIMEOUT_MS = 30_000;
 let mainWindow: BrowserWindow | null = null;
 const getWindow = (): BrowserWindow | null => (mainWindow && !mainWindow.isDestroyed() ? mainWindow : null);
 
+/** The rotating log file in the user's log folder, opened once the app's paths are set. */
+let logFile: LogFile | undefined;
+
+/** Main's lines, and the workers' (utility-transport pipes their output here): stderr and the log file. */
 function log(message: string): void {
-  process.stderr.write(`[main ${process.pid}] ${message}\n`);
+  const line = message.startsWith('[') ? message : `[main ${process.pid}] ${message}`;
+  process.stderr.write(`${line}\n`);
+  logFile?.write(line);
 }
 
 let failed = false;
@@ -54,6 +61,11 @@ function fatal(title: string, err: unknown): void {
 app.setName(APP_NAME);
 // One settings/catalog folder per user whatever the package name ("Photo Assistant", not "photo-assistant").
 app.setPath('userData', join(app.getPath('appData'), APP_NAME));
+try {
+  logFile = openLogFile(app.getPath('logs'));
+} catch (err) {
+  process.stderr.write(`[main ${process.pid}] no log file: ${(err as Error).message}\n`);
+}
 app.enableSandbox();
 
 if (!app.requestSingleInstanceLock()) {
@@ -156,6 +168,7 @@ async function start(): Promise<void> {
     focusSearch: () => sendCommand('focus-search'),
     showAbout: () => void showAbout(),
     showPrivacy: () => void showPrivacy(),
+    showLogs: () => void shell.openPath(logFile?.dir ?? app.getPath('logs')),
   }, { dev: DEV, appName: APP_NAME }));
 
   openWindow();

@@ -9,6 +9,8 @@ export interface MenuActions {
   focusSearch(): void;
   showAbout(): void;
   showPrivacy(): void;
+  /** Opens the folder of the app's log files (main, worker, converter). */
+  showLogs(): void;
 }
 
 export function buildAppMenu(actions: MenuActions, options: { dev: boolean; appName: string }): Menu {
@@ -81,6 +83,7 @@ export function buildAppMenu(actions: MenuActions, options: { dev: boolean; appN
       submenu: [
         ...(mac ? [] : [about]),
         { label: 'Privacy', click: () => actions.showPrivacy() },
+        { label: 'Show Logs', click: () => actions.showLogs() },
       ],
     },
   ];

@@ -191,7 +191,7 @@ const transportModule = load('../../electron/main/utility-transport.ts') as {
 };
 interface MenuItem { label?: string; role?: string; submenu?: MenuItem[]; click?: () => void }
 const menuModule = load('../../electron/main/menu.ts') as {
-  buildAppMenu(actions: Record<'addFolder' | 'openSettings' | 'showAbout' | 'showPrivacy', () => void>, o: { dev: boolean; appName: string }): MenuItem[];
+  buildAppMenu(actions: Record<'addFolder' | 'openSettings' | 'showAbout' | 'showPrivacy' | 'showLogs', () => void>, o: { dev: boolean; appName: string }): MenuItem[];
 };
 
 const frame = (url: string, more: Partial<FakeFrame> = {}): FakeFrame => ({ parent: null, url, detached: false, isDestroyed: () => false, ...more });
@@ -577,7 +577,7 @@ describe('utility-process transport', () => {
 });
 
 describe('application menu', () => {
-  const actions = { addFolder: () => {}, openSettings: () => {}, showAbout: () => {}, showPrivacy: () => {} };
+  const actions = { addFolder: () => {}, openSettings: () => {}, showAbout: () => {}, showPrivacy: () => {}, showLogs: () => {} };
   const roles = (items: MenuItem[]): string[] => items.flatMap((i) => [...(i.role ? [i.role] : []), ...roles(i.submenu ?? [])]);
   const labels = (items: MenuItem[]): string[] => items.flatMap((i) => [...(i.label ? [i.label] : []), ...labels(i.submenu ?? [])]);
 
@@ -589,20 +589,21 @@ describe('application menu', () => {
     for (const r of ['copy', 'paste', 'undo', 'selectAll']) assert.ok(release.includes(r), r);
   });
 
-  it('offers Add Folder, Settings, About and Privacy, wired to their actions', () => {
+  it('offers Add Folder, Settings, About, Privacy and Show Logs, wired to their actions', () => {
     const called: string[] = [];
     const spy = {
       addFolder: () => void called.push('addFolder'),
       openSettings: () => void called.push('openSettings'),
       showAbout: () => void called.push('showAbout'),
       showPrivacy: () => void called.push('showPrivacy'),
+      showLogs: () => void called.push('showLogs'),
     };
     const menu = menuModule.buildAppMenu(spy, { dev: false, appName: 'Photo Assistant' });
     const all = labels(menu);
-    for (const l of ['Add Folder…', 'Settings…', 'About Photo Assistant', 'Privacy']) assert.ok(all.includes(l), l);
+    for (const l of ['Add Folder…', 'Settings…', 'About Photo Assistant', 'Privacy', 'Show Logs']) assert.ok(all.includes(l), l);
     const find = (items: MenuItem[], label: string): MenuItem | undefined =>
       items.find((i) => i.label === label) ?? items.map((i) => find(i.submenu ?? [], label)).find(Boolean);
-    for (const l of ['Add Folder…', 'Settings…', 'About Photo Assistant', 'Privacy']) find(menu, l)!.click!();
-    assert.deepEqual(called, ['addFolder', 'openSettings', 'showAbout', 'showPrivacy']);
+    for (const l of ['Add Folder…', 'Settings…', 'About Photo Assistant', 'Privacy', 'Show Logs']) find(menu, l)!.click!();
+    assert.deepEqual(called, ['addFolder', 'openSettings', 'showAbout', 'showPrivacy', 'showLogs']);
   });
 });
