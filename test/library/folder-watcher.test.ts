@@ -40,9 +40,14 @@ async function watched(opts: FolderWatcherOptions = {}) {
   await w.ready();
   const all = (key: keyof WatchBatch) => batches.flatMap((b) => b[key]);
   const until = async (what: string, cond: () => boolean, ms = 8000) => {
-    const end = Date.now() + ms;
+    const started = Date.now();
+    const end = started + ms;
     while (!cond()) {
-      if (Date.now() > end) assert.fail(`timed out waiting for ${what}; batches: ${JSON.stringify(batches)}; log: ${log}`);
+      if (Date.now() > end) {
+        const sizes = batches.map((b) => `+${b.added.length}/~${b.changed.length}/-${b.removed.length} at ${b.at - started} ms`);
+        const detail = batches.length > 10 || batches.some((b) => b.added.length > 20) ? sizes.join(', ') : JSON.stringify(batches);
+        assert.fail(`timed out waiting for ${what} after ${ms} ms; batches: ${detail}; log: ${log}; warnings: ${warnings.join(' | ')}`);
+      }
       await sleep(25);
     }
   };
@@ -140,13 +145,16 @@ test('2,000 files copied at once: a few bounded batches, each path exactly once'
     // Another program does the copying, as in real life (an in-process fs.cp would compete with
     // chokidar for libuv's four threads and crawl).
     await execFileP('cp', ['-r', staging, join(root, 'import')]);
-    await until('all 2,000', () => all('added').length >= 2000, 30_000);
+    // Correctness, not speed (that is bench:scan's): on a loaded CI machine the copy and chokidar's
+    // crawl of the new folder can take far longer than the 2 s they take here.
+    await until('all 2,000', () => all('added').length >= 2000, 120_000);
     await sleep(500); // anything late or duplicated would arrive now
     const added = all('added');
     assert.equal(added.length, 2000);
     assert.equal(new Set(added).size, 2000, 'no path twice');
     assert.ok(batches.every((b) => b.added.length <= 500), `batch sizes ${batches.map((b) => b.added.length)}`);
-    assert.ok(batches.length >= 4 && batches.length <= 20, `${batches.length} batches`);
+    // Batched, not one event per file (a slow arrival makes more, smaller batches).
+    assert.ok(batches.length >= 4 && batches.length <= 50, `${batches.length} batches`);
   } finally {
     await w.close();
   }
