@@ -70,6 +70,12 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
   private readonly opts: Required<Omit<FolderWatcherOptions, 'createWatcher'>> & Pick<FolderWatcherOptions, 'createWatcher'>;
   private readonly roots = new Map<string, RootState>();
   private pending = new Map<string, Kind>();
+  /**
+   * Files that arrived but were not (yet) readable as images when sniffed: a copy still being
+   * written can look empty or cut. Their next change that is an image is reported as an add, so a
+   * new photo is never announced as a change of something the consumer never saw.
+   */
+  private readonly notYetImages = new Set<string>();
   private timer?: NodeJS.Timeout;
   private batchStart?: number;
   private readonly checkTimer: NodeJS.Timeout;
@@ -203,15 +209,23 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     for (const [p, kind] of events) {
       const s = this.rootOf(p);
       if (!s || s.gone) continue;
-      if (kind === 'unlink') batch.removed.push(p);
+      if (kind === 'unlink') {
+        if (this.notYetImages.delete(p)) continue; // never reported: nothing to remove
+        batch.removed.push(p);
+      }
       else if (kind === 'unlinkDir') batch.removedDirs.push(p);
       else toSniff.push([p, kind]);
     }
     for (let i = 0; i < toSniff.length; i += SNIFF_CONCURRENCY) {
       await Promise.all(toSniff.slice(i, i + SNIFF_CONCURRENCY).map(async ([p, kind]) => {
         const type = await sniffImageType(p).catch(() => undefined);
-        if (type) (kind === 'add' ? batch.added : batch.changed).push(p);
-        else if (kind === 'change') batch.removed.push(p); // no longer an image (or gone again)
+        const arrived = kind === 'add' || this.notYetImages.has(p);
+        if (type) {
+          this.notYetImages.delete(p);
+          (arrived ? batch.added : batch.changed).push(p);
+        } else if (arrived) {
+          if (this.notYetImages.size < 100_000) this.notYetImages.add(p);
+        } else batch.removed.push(p); // no longer an image (or gone again)
       }));
     }
     if (this.closed) return;

@@ -136,6 +136,25 @@ test('a renamed root is gone until it returns under its name', async () => {
   }
 });
 
+test('a file that is not an image yet when it arrives (still being written) is reported as added once it is', async () => {
+  const { root, w, all, until } = await watched();
+  try {
+    writeFileSync(join(root, 'late.jpg'), '');
+    await sleep(1500); // stable and sniffed while empty: not an image, nothing reported
+    assert.deepEqual(all('added'), []);
+    writeFileSync(join(root, 'late.jpg'), JPG);
+    await until('late.jpg added', () => all('added').includes(join(root, 'late.jpg')));
+    assert.deepEqual(all('changed'), [], 'a photo the consumer never saw is not a change');
+    writeFileSync(join(root, 'never.jpg'), '');
+    await sleep(1500);
+    rmSync(join(root, 'never.jpg'));
+    await sleep(1500);
+    assert.ok(!all('removed').includes(join(root, 'never.jpg')), 'never reported, so not removed either');
+  } finally {
+    await w.close();
+  }
+});
+
 test('2,000 files copied at once: a few bounded batches, each path exactly once', async () => {
   const staging = join(dir, 'staging');
   mkdirSync(staging);
@@ -145,16 +164,13 @@ test('2,000 files copied at once: a few bounded batches, each path exactly once'
     // Another program does the copying, as in real life (an in-process fs.cp would compete with
     // chokidar for libuv's four threads and crawl).
     await execFileP('cp', ['-r', staging, join(root, 'import')]);
-    // Correctness, not speed (that is bench:scan's): on a loaded CI machine the copy and chokidar's
-    // crawl of the new folder can take far longer than the 2 s they take here.
-    await until('all 2,000', () => all('added').length >= 2000, 120_000);
+    await until('all 2,000', () => all('added').length >= 2000, 30_000);
     await sleep(500); // anything late or duplicated would arrive now
     const added = all('added');
     assert.equal(added.length, 2000);
     assert.equal(new Set(added).size, 2000, 'no path twice');
     assert.ok(batches.every((b) => b.added.length <= 500), `batch sizes ${batches.map((b) => b.added.length)}`);
-    // Batched, not one event per file (a slow arrival makes more, smaller batches).
-    assert.ok(batches.length >= 4 && batches.length <= 50, `${batches.length} batches`);
+    assert.ok(batches.length >= 4 && batches.length <= 20, `${batches.length} batches`);
   } finally {
     await w.close();
   }
