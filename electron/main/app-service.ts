@@ -375,13 +375,6 @@ export class AppService implements ServiceApi {
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────────
 
-  /** Rewrites the sidecars of photos whose tags changed in the background, one at a time. */
-  private async rewriteXmp(photoIds: number[]): Promise<void> {
-    for (const id of photoIds) {
-      await this.metadata.write(id).catch((e) => this.events.emit('problem', toErrorData(e)));
-    }
-  }
-
   private makeMetadata(): MetadataSync {
     const s = this.settingsStore.get();
     return new MetadataSync(this.lib.catalog, { xmp: s.xmp, sidecarNaming: s.sidecarNaming, hierarchicalSubjects: s.hierarchicalSubjects },

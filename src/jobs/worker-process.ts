@@ -2,7 +2,7 @@
 // detect its exit, restart it as RestartPolicy decides (then let the owner reload its models), and
 // shut it down (asked, then killed). Requests go out through its WorkerChannel once a worker is
 // ready, waiting through a restart in progress. InferenceHost puts the typed requests on top.
-import { AppError, type ErrorData } from '../shared/errors.ts';
+import { AppError, type ErrorData, throwIfAborted } from '../shared/errors.ts';
 import { type LogLevel, WorkerMessageSchema, describeIssues } from './protocol.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
 import { type Transport, type TransportFactory, type WorkerExit, forkTransport } from './transport.ts';
@@ -228,9 +228,9 @@ export class WorkerProcess {
 
   /** Sends `request` once a worker is ready (waiting through a restart in progress). */
   async call<T>(request: Request, call: CallOptions): Promise<T> {
-    throwIfCancelled(call.signal);
+    throwIfAborted(call.signal);
     const t = await this.readyTransport();
-    throwIfCancelled(call.signal);
+    throwIfAborted(call.signal);
     return this.send<T>(t, request, call);
   }
 
@@ -241,10 +241,6 @@ export class WorkerProcess {
 
 function describeExit(exit: WorkerExit): string {
   return exit.signal ? `signal ${exit.signal}` : exit.code === null ? 'it could not be started' : `exit code ${exit.code}`;
-}
-
-function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AppError('cancelled', 'the request was cancelled');
 }
 
 /** True when `p` settled within `ms`. */

@@ -4,7 +4,6 @@
 // and preprocessing) one vision pass feeds the captioning Q-Former and the retrieval image-embeds
 // graph, and the retrieval model's own vision session is never even created.
 import { stat } from 'node:fs/promises';
-import { AppError } from '../shared/errors.ts';
 import type { Blip2Model, ImageEncoding } from '../runtime/blip2/model.ts';
 import type { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import { visionIsShared } from '../runtime/blip2/retrieval-model.ts';
@@ -128,8 +127,4 @@ class Lru<T> {
   clear(): void {
     this.map.clear();
   }
-}
-
-export function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw new AppError('cancelled', 'the request was cancelled');
 }

@@ -6,7 +6,7 @@
 // It may hold a retrieval model beside the captioning model (worker-retrieval.ts: encodings, the
 // shared vision pass).
 import { basename } from 'node:path';
-import { AppError, toErrorData } from '../shared/errors.ts';
+import { AppError, throwIfAborted, toErrorData } from '../shared/errors.ts';
 import { modelLabel } from '../shared/model-manifest.ts';
 import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/blip2/model.ts';
 import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
@@ -17,7 +17,7 @@ import {
 } from './protocol.ts';
 import { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import { encodeMatrix } from './matrix-codec.ts';
-import { ImageEncodings, type PhotoInput, retrievalInfo, throwIfAborted } from './worker-retrieval.ts';
+import { ImageEncodings, type PhotoInput, retrievalInfo } from './worker-retrieval.ts';
 
 // The wire list of providers must stay the runtime's list: a compile error here if they drift.
 type WireEP = (typeof WIRE_EXECUTION_PROVIDERS)[number];

@@ -73,3 +73,8 @@ const KNOWN: ReadonlySet<string> = new Set<string>(ERROR_CODES);
 function isKnownCode(code: string): code is ErrorCode {
   return KNOWN.has(code);
 }
+
+/** Throws 'cancelled' when `signal` has been aborted (a request given up by its caller). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AppError('cancelled', 'the request was cancelled');
+}

@@ -11,6 +11,7 @@ import { type ConvertInChildOptions, convertInChild, forkConvertTransport } from
 import type { HostMessage } from '../../src/jobs/protocol.ts';
 import type { Transport, TransportFactory } from '../../src/jobs/transport.ts';
 import { fixturePath, makeTempDir } from '../helpers/fixtures.ts';
+import { watchEventLoop } from '../helpers/tools.ts';
 
 const CHECKPOINT = fixturePath('opt');
 
@@ -55,18 +56,13 @@ describe('convertInChild with a real converter process', { timeout: 120_000 }, (
   it('converts in a child with progress events while this event loop keeps ticking', async () => {
     const out = join(dir, 'opt-int8');
     const progress: { stage: string; part?: string }[] = [];
-    let last = Date.now();
+    const loop = watchEventLoop(20);
     let maxGap = 0;
-    const ticker = setInterval(() => {
-      const now = Date.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-    }, 20);
     let r;
     try {
       r = await convertInChild(factory, { checkpointDir: CHECKPOINT, outDir: out, weights: 'int8', blockSize: 32 }, { onProgress: (e) => progress.push(e) });
     } finally {
-      clearInterval(ticker);
+      maxGap = loop.stop();
     }
     assert.ok(maxGap < 500, `the main loop stalled for ${maxGap} ms`);
     assert.equal(r.dir, out);

@@ -81,15 +81,12 @@ export class PhotoIndexer {
     return this.backfillNext(inference, signal, onStart);
   }
 
-  /** Works until nothing is left or `signal` aborts; returns the steps' counts. */
-  async drain(signal?: AbortSignal, onStep?: (s: IndexStep) => void): Promise<Record<IndexStep['outcome'], number>> {
-    const counts = { done: 0, skipped: 0, failed: 0, cancelled: 0 };
+  /** Works until nothing is left, a photo is cancelled or `signal` aborts. */
+  async drain(signal?: AbortSignal, onStep?: (s: IndexStep) => void): Promise<void> {
     for (let s = await this.step(signal); s; s = await this.step(signal)) {
-      counts[s.outcome]++;
       onStep?.(s);
-      if (s.outcome === 'cancelled') break;
+      if (s.outcome === 'cancelled') return;
     }
-    return counts;
   }
 
   /** Offers the photos whose vectors failed again (the user asked to retry failures). */

@@ -5,8 +5,8 @@
 // (with `--sidecar-name base`, both share one sidecar too). Other videos are skipped quietly and
 // counted. Google/Samsung motion photos are single JPEG files with the video appended: they decode
 // as the JPEG they are and need no rule here.
-import { readdirSync } from 'node:fs';
-import { basename, dirname, extname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
 import { TIFF_RAW_EXTENSIONS } from './sniff.ts';
 
 /** Which half of a RAW+JPEG pair is catalogued and captioned. */
@@ -56,19 +56,21 @@ export function roleOf(name: string, siblings: Map<string, Set<string>>, pref: P
 
 /**
  * The other half of a RAW+JPEG pair beside `path` (the file the catalog skipped as a companion, or
- * the photo when `path` is the companion): the files sharing its base name whose kind (RAW or JPEG)
- * is the other one. Empty when `path` is not half of a pair, or its folder cannot be read.
+ * the photo when `path` is the companion): the file with its base name and an extension of the other
+ * kind (RAW or JPEG), in lower or upper case, as cameras write them. Probes those few names rather
+ * than reading the folder, since it runs for every sidecar write. Empty when there is none.
  */
 export function pairHalvesOf(path: string): string[] {
-  const [base, ext] = split(basename(path));
-  const mine = RAW_EXTENSIONS.has(ext) ? RAW_EXTENSIONS : JPEG_EXTENSIONS.has(ext) ? JPEG_EXTENSIONS : undefined;
-  if (!mine) return [];
-  const other = mine === RAW_EXTENSIONS ? JPEG_EXTENSIONS : RAW_EXTENSIONS;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(path));
-  } catch {
-    return [];
+  const ext = extname(path);
+  const lower = ext.toLowerCase();
+  const other = RAW_EXTENSIONS.has(lower) ? JPEG_EXTENSIONS : JPEG_EXTENSIONS.has(lower) ? RAW_EXTENSIONS : undefined;
+  if (!other) return [];
+  const stem = path.slice(0, path.length - ext.length);
+  const found: string[] = [];
+  for (const e of other) {
+    // One hit per extension: on a case-insensitive disk both spellings name the same file.
+    const hit = [e.toUpperCase(), e].map((x) => stem + x).find((candidate) => existsSync(candidate));
+    if (hit) found.push(hit);
   }
-  return names.filter((n) => { const [b, e] = split(n); return b === base && other.has(e); }).map((n) => join(dirname(path), n));
+  return found;
 }

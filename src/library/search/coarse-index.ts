@@ -16,6 +16,7 @@
 //     structure, e.g. independent random directions), nprobe = 0 and VectorIndex keeps its flat coarse pass.
 // Membership: a growable Int32Array of slots per list, plus list and position per slot: add, replace and
 // remove (VectorIndex moves its last slot into the hole) are O(1) after the depth·B dots of an add.
+import { dot } from '../../runtime/blip2/itc-score.ts';
 
 export interface CoarseOptions {
   /** The IVF is used from this many photos (default 50,000); below it the coarse scan is flat. */
@@ -350,17 +351,6 @@ function nearest(x: Float32Array, xo: number, c: Float32Array, k: number, dim: n
     if (score > bestScore) { bestScore = score; best = j; }
   }
   return best;
-}
-
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    s0 += a[ao + i] * b[bo + i]; s1 += a[ao + i + 1] * b[bo + i + 1];
-    s2 += a[ao + i + 2] * b[bo + i + 2]; s3 += a[ao + i + 3] * b[bo + i + 3];
-  }
-  for (; i < n; i++) s0 += a[ao + i] * b[bo + i];
-  return s0 + s1 + s2 + s3;
 }
 
 function normalizeInto(src: Float32Array, so: number, dst: Float32Array, d0: number, dim: number): void {

@@ -3,7 +3,7 @@
 // here in-process (the CLI's `search`, `tags`, `match`) and by InferenceHost in the worker process
 // (the app and `index`), so the search and tag code does not care where the model runs.
 import { basename } from 'node:path';
-import { AppError } from '../../shared/errors.ts';
+import { AppError, throwIfAborted } from '../../shared/errors.ts';
 import { type BertTokenizer, loadBertTokenizer } from '../bert-tokenizer.ts';
 import type { SessionSettings, ort } from '../session.ts';
 import { Blip2Retrieval } from './retrieval-model.ts';
@@ -34,10 +34,6 @@ export const MAX_TEXT_CHARS = 2000;
 
 /** Texts per text-embeds batch: keeps the padded batch small when a large vocabulary is embedded. */
 const TEXT_BATCH = 64;
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AppError('cancelled', 'the request was cancelled');
-}
 
 /**
  * A loaded retrieval model with its tokenizer: the one implementation, used in-process by the CLI and

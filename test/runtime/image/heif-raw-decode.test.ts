@@ -19,20 +19,11 @@ import { decodeImage, loadPixelValues, pixelValuesFromRgb } from '../../../src/r
 import { photoFacts } from '../../../src/library/scan/photo-facts.ts';
 import { DEFAULT_BLIP2_PREPROCESS } from '../../../src/shared/preprocess-config.ts';
 import { PHOTOS, REPO_ROOT } from '../../helpers/fixtures.ts';
+import { requireTool, watchEventLoop } from '../../helpers/tools.ts';
 
 const FORMATS = join(REPO_ROOT, 'test', 'fixtures', 'formats');
 const fx = (name: string) => join(FORMATS, name);
 
-function hasTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const HEIF_CONVERT = hasTool('heif-convert');
-const DCRAW = hasTool('dcraw');
 
 let tmp: string;
 before(async () => { tmp = await mkdtemp(join(tmpdir(), 'pa-formats-')); });
@@ -77,30 +68,26 @@ describe('HEIC/HEIF through wasm libheif', () => {
     ['multi_primary_chelsea.heic', 451, 300], // the primary image (chelsea), not the second (rocket 640×427)
   ];
   for (const [file, width, height] of cases) {
-    test(`${file}: ${width}×${height}, pixels match heif-convert's decode within the tolerance`, { skip: !HEIF_CONVERT && 'heif-convert is not installed (apt-get install libheif-examples)' }, async () => {
+    test(`${file}: ${width}×${height}, pixels match heif-convert's decode within the tolerance`, async () => {
+      requireTool('heif-convert', 'libheif-examples');
       const ours = await decodeImage(fx(file));
       assert.deepEqual([ours.width, ours.height], [width, height]);
       assertClose(ours, await heifConvertReference(fx(file)));
     });
   }
 
-  test('a phone-sized HEIC decodes on the decoder thread: this thread keeps running meanwhile', { skip: !hasTool('heif-enc') && 'heif-enc is not installed' }, async () => {
+  test('a phone-sized HEIC decodes on the decoder thread: this thread keeps running meanwhile', async () => {
+    requireTool('heif-enc', 'libheif-examples');
     const png = join(tmp, 'big.png');
     const heic = join(tmp, 'big.heic');
     await sharp(join(PHOTOS, 'coffee.jpg')).resize(4032, 3024).png().toFile(png);
     execFileSync('heif-enc', ['-q', '40', '-o', heic, png], { stdio: 'ignore' });
     await decodeImage(fx('coffee.heic')); // the thread and the wasm are up
-    let last = performance.now();
-    let worstGap = 0;
-    const tick = setInterval(() => {
-      const now = performance.now();
-      worstGap = Math.max(worstGap, now - last);
-      last = now;
-    }, 5);
+    const loop = watchEventLoop(5);
     const t0 = performance.now();
     const img = await decodeImage(heic);
     const took = performance.now() - t0;
-    clearInterval(tick);
+    const worstGap = loop.stop();
     assert.deepEqual([img.width, img.height], [4032, 3024]);
     // The decode takes hundreds of ms; the event loop never stalls for anything near that.
     assert.ok(took > 3 * worstGap && worstGap < 150, `decode ${took.toFixed(0)} ms, worst event-loop gap ${worstGap.toFixed(0)} ms`);
@@ -131,13 +118,15 @@ describe('HEIC/HEIF through wasm libheif', () => {
     assert.deepEqual(exif.GPSInfo?.GPSLatitude?.map((x: number) => Math.round(x * 100) / 100), [48, 51, 30.24]);
   });
 
-  test('AVIF (heif-enc with aom): sharp decodes it, within the tolerance of heif-convert', { skip: !HEIF_CONVERT && 'heif-convert is not installed' }, async () => {
+  test('AVIF (heif-enc with aom): sharp decodes it, within the tolerance of heif-convert', async () => {
+    requireTool('heif-convert', 'libheif-examples');
     assertClose(await decodeImage(fx('rocket.avif')), await heifConvertReference(fx('rocket.avif')));
   });
 });
 
 describe('camera RAW through the embedded preview', () => {
-  test('the DNG is a DNG to dcraw (so the fixture is what it claims)', { skip: !DCRAW && 'dcraw is not installed' }, () => {
+  test('the DNG is a DNG to dcraw (so the fixture is what it claims)', () => {
+    requireTool('dcraw', 'dcraw');
     const info = execFileSync('dcraw', ['-i', '-v', fx('cat_preview.dng')], { encoding: 'utf8' });
     assert.match(info, /DNG Version: 1\.4\.0\.0/);
   });

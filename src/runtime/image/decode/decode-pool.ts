@@ -26,8 +26,15 @@ let nextId = 0;
 const pending = new Map<number, Pending>();
 let idleTimer: NodeJS.Timeout | undefined;
 
+/** Which worker file exists, looked up once (the files do not come and go while the app runs). */
+let workerKind: 'bundled' | 'source' | 'none' | undefined;
+function haveWorker(): boolean {
+  workerKind ??= BUNDLED_WORKER !== undefined && existsSync(BUNDLED_WORKER) ? 'bundled' : existsSync(WORKER_FILE) ? 'source' : 'none';
+  return workerKind !== 'none';
+}
+
 function startWorker(): Worker {
-  const w = BUNDLED_WORKER && existsSync(BUNDLED_WORKER) ? new Worker(BUNDLED_WORKER) : startSourceWorker();
+  const w = workerKind === 'bundled' ? new Worker(BUNDLED_WORKER!) : startSourceWorker();
   w.on('message', (m: { id: number; ok: boolean; data?: Uint8Array; width?: number; height?: number; message?: string }) => {
     const p = pending.get(m.id);
     if (!p) return;
@@ -78,8 +85,7 @@ export function decodeJxlOffThread(bytes: Uint8Array, maxPixels = Infinity): Pro
 }
 
 function decodeOffThread(kind: 'heif' | 'jxl', bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
-  const haveWorker = (BUNDLED_WORKER !== undefined && existsSync(BUNDLED_WORKER)) || existsSync(WORKER_FILE);
-  if (!haveWorker) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
+  if (!haveWorker()) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
   clearTimeout(idleTimer);
   worker ??= startWorker();
   worker.ref(); // a pending decode does
