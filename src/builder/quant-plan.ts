@@ -43,9 +43,15 @@ export function quantPlan(s: QuantSettings): QuantPlan {
   const symmetric = !s.asymmetric;
   const int8: QuantPolicy = { bits: 8, blockSize, symmetric, accuracyLevel };
   const int4: QuantPolicy = { bits: 4, blockSize, symmetric, accuracyLevel };
+  // The image side runs 257 (vision) or 32 (Q-Former) rows per matrix: per-channel int8 weights with
+  // activations quantized per call use the CPU's int8 dot products (VNNI): measured 1,126 GFLOP/s
+  // against 359 for int4 MatMulNBits and 189 for fp32 (`npm run bench:kernels`).
+  const dynamic: QuantPolicy = { bits: 8, blockSize: 0, symmetric: true, accuracyLevel: 0, kernel: 'DynamicQuantizeMatMul' };
   if (quant === 'fp32') return {};
+  // int8: the accurate choice, 8-bit blocks everywhere (activations quantized per block of 32).
   if (quant === 'int8') return { vision: int8, qformer: int8, decoder: int8, lmHead: int8, embeddingsFp16: true };
-  // int4: the big matrices in 4 bits; the small Q-Former and the LM head (whose logits pick every
-  // token) in 8 bits, which costs little memory and keeps the first-step logits close to fp32.
-  return { vision: int4, qformer: int8, decoder: int4, lmHead: int8, embeddingsFp16: true };
+  // int4: the fast choice. The language model's matrices in 4 bits (decoding one token reads them
+  // all: bytes are time); its LM head (whose logits pick every token) in 8-bit blocks; the image
+  // side in per-channel int8 with dynamic activations (more accurate than 4-bit blocks and 3× faster).
+  return { vision: dynamic, qformer: dynamic, decoder: int4, lmHead: int8, embeddingsFp16: true };
 }

@@ -251,7 +251,7 @@ async function manifestFor(conv: PlannedConversion, sideDir: string, source: Sou
       embeddings: plan.embeddingsFp16 ? 'fp16' : 'fp32',
       note: quant === 'fp32'
         ? 'all weights float32 (F16/BF16 checkpoints are widened)'
-        : 'weight-only block quantization (com.microsoft::MatMulNBits) of the projection matrices listed in parts; token embedding table float16; position embeddings, norms and biases float32',
+        : 'the projection matrices listed in parts: block-quantized weights (com.microsoft::MatMulNBits), or per-channel int8 weights with activations quantized per call (com.microsoft::DynamicQuantizeMatMul) where kernel says so; token embedding table float16; position embeddings, norms and biases float32',
     },
     shapes: {
       vision: { ...spec.vision }, qformer: { ...spec.qformer },

@@ -8,7 +8,8 @@ import { PreprocessSchema } from './preprocess-config.ts';
 export const MANIFEST_FILE = 'model.json';
 export const MANIFEST_FORMAT = 'photo-assistant-model';
 // 2: the decoder graph no longer takes cache_index (beam reordering moved to the runtime).
-export const MANIFEST_VERSION = 2;
+// 3: decoders take past_key_values [B,past,h·d] and return only new_key_values (kv-cache.ts).
+export const MANIFEST_VERSION = 3;
 
 /** Kinds that caption and answer questions (a captioning "role" accepts any of them). */
 export const CAPTION_KINDS = ['blip2-opt', 'blip2-t5'] as const;
@@ -16,6 +17,7 @@ export const CAPTION_KINDS = ['blip2-opt', 'blip2-t5'] as const;
 const FileEntry = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
 const QuantPolicy = z.object({
   bits: z.union([z.literal(4), z.literal(8)]), blockSize: z.number().int(), symmetric: z.boolean(), accuracyLevel: z.number().int(),
+  kernel: z.enum(['MatMulNBits', 'DynamicQuantizeMatMul']).optional(),
 });
 const Graph = z.object({ file: z.string(), data: z.string().optional() });
 

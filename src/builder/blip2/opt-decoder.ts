@@ -3,13 +3,14 @@
 //
 //   prefix_embeds [B,P,H] ─┐
 //   input_ids [B,T] ─Gather─┴Concat─ + positions(position_ids + 2) ─ layers ─ last position ─ LN ─ Gemm(Eᵀ) ─▶ logits [B,V]
-//   past_key_values.{i}.{key,value} [B,h,past,d] ─ MultiHeadAttention (appends) ─▶ present.{i}.{key,value}
+//   past_key_values.{i}.{key,value} [B,past,h·d] ─Concat(new k/v)─ MultiHeadAttention; the new
+//   tokens' keys/values alone come out as new_key_values.{i}.{key,value} [B,new,h·d]
 //
-// Beam search reorders or expands the cache rows with a separate small graph, only on the steps
-// where rows change (src/runtime/blip2/cache-reorder.ts): greedy decoding never copies the cache.
+// The cache lives in the runtime's own buffers (src/runtime/blip2/kv-cache.ts), which append the
+// new rows and follow beam search's row changes: only a few KB per layer leave ONNX Runtime per step.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, type Residual, embedTokens, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
+import { FLOAT, INT64, type KvPast, type Residual, cachedKeyValues, embedTokens, kvCacheIO, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
 
 const P = 'language_model.model.decoder.';
@@ -29,9 +30,10 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   let state: Residual = { x: embeds, delta: pos };
 
   for (let i = 0; i < s.layers; i++) {
-    const pastK = g.input(`past_key_values.${i}.key`, FLOAT, ['batch', s.heads, 'past', s.headDim]);
-    const pastV = g.input(`past_key_values.${i}.value`, FLOAT, ['batch', s.heads, 'past', s.headDim]);
-    state = optLayer(ctx, s, state, { pastK, pastV, bias, i });
+    const io = kvCacheIO(ctx, i, s.heads * s.headDim);
+    const layer = optLayer(ctx, s, state, { past: io.past, bias, i });
+    io.bindNew(layer.key, layer.value);
+    state = layer.out;
   }
 
   // Only the last position's logits are needed: take it before the final norm and the head.
@@ -46,10 +48,10 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   g.bindOutput(logits, 'logits', FLOAT, ['batch', s.vocabRows]);
 }
 
-interface LayerIO { pastK: string; pastV: string; bias: string; i: number }
+interface LayerIO { past: KvPast; bias: string; i: number }
 
 /** Pre-LN block: h = x + out_proj(attn(LN(x)));  y = h + fc2(relu(fc1(LN(h)))) */
-function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Residual {
+function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): { out: Residual; key: string; value: string } {
   const { g } = ctx;
   const p = `${P}layers.${io.i}.`;
   const n = `/decoder/layers.${io.i}`;
@@ -58,13 +60,11 @@ function optLayer(ctx: Ctx, s: LanguageSpec, prev: Residual, io: LayerIO): Resid
   const qs = linear(ctx, ln, `${p}self_attn.q_proj`, `${n}/attn/q_proj`);
   const k = linear(ctx, ln, `${p}self_attn.k_proj`, `${n}/attn/k_proj`);
   const v = linear(ctx, ln, `${p}self_attn.v_proj`, `${n}/attn/v_proj`);
-  const past = { key: io.pastK, value: io.pastV };
-  const a = multiHeadAttention(ctx, qs, k, v, { heads: s.heads, scale: s.headDim ** -0.5, bias: io.bias, past, name: `${n}/attn` });
-  g.bindOutput(a.presentKey!, `present.${io.i}.key`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
-  g.bindOutput(a.presentValue!, `present.${io.i}.value`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
-  const out = linear(ctx, a.out, `${p}self_attn.out_proj`, `${n}/attn/out_proj`);
+  const all = cachedKeyValues(ctx, io.past, k, v, `${n}/attn/cache`);
+  const a = multiHeadAttention(ctx, qs, all.key, all.value, { heads: s.heads, scale: s.headDim ** -0.5, bias: io.bias, name: `${n}/attn` });
+  const out = linear(ctx, a, `${p}self_attn.out_proj`, `${n}/attn/out_proj`);
   const { normed: ln2, sum: h } = skipLayerNorm(ctx, x, out, `${p}final_layer_norm`, s.eps, `${n}/final_layer_norm`);
   const fc1 = g.op('Relu', [linear(ctx, ln2, `${p}fc1`, `${n}/fc1`)], { name: `${n}/act/Relu` });
-  return { x: h, delta: linear(ctx, fc1, `${p}fc2`, `${n}/fc2`) };
+  return { out: { x: h, delta: linear(ctx, fc1, `${p}fc2`, `${n}/fc2`) }, key: k, value: v };
 }
 

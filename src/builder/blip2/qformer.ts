@@ -30,7 +30,7 @@ export function bertAttention(ctx: Ctx, q: QFormerSpec, x: string, kv: string, p
   const q3 = linear(ctx, x, `${prefix}attention.query`, `${name}/query`);
   const k3 = linear(ctx, kv, `${prefix}attention.key`, `${name}/key`);
   const v3 = linear(ctx, kv, `${prefix}attention.value`, `${name}/value`);
-  const merged = multiHeadAttention(ctx, q3, k3, v3, { heads: q.heads, scale: q.headDim ** -0.5, bias, name }).out;
+  const merged = multiHeadAttention(ctx, q3, k3, v3, { heads: q.heads, scale: q.headDim ** -0.5, bias, name });
   const dense = linear(ctx, merged, `${prefix}output.dense`, `${name}/output/dense`);
   return skipLayerNorm(ctx, dense, x, `${prefix}output.LayerNorm`, q.eps, `${name}/output/LayerNorm`).normed;
 }

@@ -1,12 +1,12 @@
-// The T5 decoder, one step per call, with a self-attention KV cache (fed back by the runtime and
-// reordered for beam search like OPT's) and the cross-attention keys/values the encoder graph
-// computed once. Only the last position's logits are produced.
+// The T5 decoder, one step per call, with a self-attention KV cache (kept by the runtime like
+// OPT's: past_key_values.{i} [B,past,h·d] in, the new token's new_key_values.{i} out) and the
+// cross-attention keys/values the encoder graph computed once. Only the last position's logits are produced.
 //
 //   input_ids [B,T] ─Gather(shared)─ blocks ─ last position ─ final RMS norm ─ (tied: × d_model^-0.5) ─ lm_head ─▶ logits [B,V]
-//   block: RMS ─ self-attention (position bias + causal, past_key_values.{i} → present.{i}) ─ +
+//   block: RMS ─ self-attention (position bias + causal, past_key_values.{i} → new_key_values.{i}) ─ +
 //          RMS ─ cross-attention (cross_key_values.{i}) ─ +   RMS ─ FFN ─ +
 import type { Ctx, Residual } from '../onnx/layers.ts';
-import { FLOAT, INT64, dimOf, embedTokens, linear, param, rmsNormResidual } from '../onnx/layers.ts';
+import { FLOAT, INT64, dimOf, embedTokens, kvCacheIO, linear, param, rmsNormResidual } from '../onnx/layers.ts';
 import { relativePositionBias, t5Attention, t5FeedForward } from './t5-layers.ts';
 import { T5, type T5Spec, t5EmbeddingName } from './t5-spec.ts';
 
@@ -15,15 +15,14 @@ export function buildT5Decoder(ctx: Ctx, s: T5Spec): void {
   const ids = g.input('input_ids', INT64, ['batch', 'new_tokens']);
   const table = t5EmbeddingName(ctx.src);
   const x = embedTokens(ctx, table, ids, '/decoder/embed_tokens');
-  const cache = (kind: string, i: number, seq: string) => ({
-    key: g.input(`${kind}.${i}.key`, FLOAT, ['batch', s.heads, seq, s.headDim]),
-    value: g.input(`${kind}.${i}.value`, FLOAT, ['batch', s.heads, seq, s.headDim]),
-  });
-  const pasts = Array.from({ length: s.layers }, (_, i) => cache('past_key_values', i, 'past'));
-  const crosses = Array.from({ length: s.layers }, (_, i) => cache('cross_key_values', i, 'encoder_sequence'));
+  const caches = Array.from({ length: s.layers }, (_, i) => kvCacheIO(ctx, i, s.heads * s.headDim));
+  const crosses = Array.from({ length: s.layers }, (_, i) => ({
+    key: g.input(`cross_key_values.${i}.key`, FLOAT, ['batch', s.heads, 'encoder_sequence', s.headDim]),
+    value: g.input(`cross_key_values.${i}.value`, FLOAT, ['batch', s.heads, 'encoder_sequence', s.headDim]),
+  }));
 
   // Queries sit after the cached positions: positions past .. past+T-1 against keys 0 .. past+T-1.
-  const past = dimOf(ctx, pasts[0].key, 2, '/decoder/past_length');
+  const past = dimOf(ctx, caches[0].past.key, 1, '/decoder/past_length');
   const length = dimOf(ctx, ids, 1, '/decoder/new_tokens');
   const total = g.op('Add', [past, length], { name: '/decoder/total_length/Add' });
   const bias = relativePositionBias(ctx, s, 'decoder', { start: past, length }, total);
@@ -33,9 +32,8 @@ export function buildT5Decoder(ctx: Ctx, s: T5Spec): void {
     const p = `${T5}decoder.block.${i}.layer.`;
     const n = `/decoder/block.${i}`;
     const sa = rmsNormResidual(ctx, state, `${p}0.layer_norm`, s.eps, `${n}/self_attn_norm`);
-    const self = t5Attention(ctx, s, sa.normed, `${p}0.SelfAttention.`, `${n}/self_attn`, { bias, past: pasts[i] });
-    g.bindOutput(self.presentKey!, `present.${i}.key`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
-    g.bindOutput(self.presentValue!, `present.${i}.value`, FLOAT, ['batch', s.heads, 'total', s.headDim]);
+    const self = t5Attention(ctx, s, sa.normed, `${p}0.SelfAttention.`, `${n}/self_attn`, { bias, past: caches[i].past });
+    caches[i].bindNew(self.newKey!, self.newValue!);
     const ca = rmsNormResidual(ctx, { x: sa.sum, delta: self.out }, `${p}1.layer_norm`, s.eps, `${n}/cross_attn_norm`);
     const cross = t5Attention(ctx, s, ca.normed, `${p}1.EncDecAttention.`, `${n}/cross_attn`, { keyValues: crosses[i] }).out;
     const ff = rmsNormResidual(ctx, { x: ca.sum, delta: cross }, `${p}2.layer_norm`, s.eps, `${n}/ffn_norm`);

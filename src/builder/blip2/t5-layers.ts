@@ -2,7 +2,7 @@
 // score scaling, the (gated) feed-forward. Norms are RMS norms (layers.ts rmsNormResidual).
 import { DT } from '../../onnx/graph-builder.ts';
 import type { Ctx } from '../onnx/layers.ts';
-import { dimOf, gelu, linear, multiHeadAttention, param } from '../onnx/layers.ts';
+import { type KvPast, cachedKeyValues, dimOf, gelu, linear, multiHeadAttention, param } from '../onnx/layers.ts';
 import { T5, T5_ACTIVATIONS, type T5Spec } from './t5-spec.ts';
 
 /**
@@ -78,17 +78,19 @@ export function wholeSequence(ctx: Ctx, x: string, name: string): { start: strin
 /**
  * T5 attention: no biases and no 1/sqrt(d_kv) scaling (folded into T5's initialisation).
  *   x ─q─┐
- *   kv ─k,v (or given [B,h,S,d] keys/values)─ MultiHeadAttention(scale 1, position bias, cache) ─ o ─▶
+ *   kv ─k,v (or given [B,h,S,d] keys/values)─ MultiHeadAttention(scale 1, position bias) ─ o ─▶
+ * With `past` (a self-attention cache) the keys are past + new and the new k, v are returned too.
  */
 export function t5Attention(
   ctx: Ctx, s: T5Spec, x: string, prefix: string, name: string,
-  o: { bias?: string; past?: { key: string; value: string }; keyValues?: { key: string; value: string } },
-): { out: string; presentKey?: string; presentValue?: string } {
+  o: { bias?: string; past?: KvPast; keyValues?: { key: string; value: string } },
+): { out: string; newKey?: string; newValue?: string } {
   const q = linear(ctx, x, `${prefix}q`, `${name}/q`);
   const k = o.keyValues?.key ?? linear(ctx, x, `${prefix}k`, `${name}/k`);
   const v = o.keyValues?.value ?? linear(ctx, x, `${prefix}v`, `${name}/v`);
-  const a = multiHeadAttention(ctx, q, k, v, { heads: s.heads, scale: 1, bias: o.bias, past: o.past, name });
-  return { ...a, out: linear(ctx, a.out, `${prefix}o`, `${name}/o`) };
+  const all = o.past ? cachedKeyValues(ctx, o.past, k, v, `${name}/cache`) : { key: k, value: v };
+  const a = multiHeadAttention(ctx, q, all.key, all.value, { heads: s.heads, scale: 1, bias: o.bias, name });
+  return { out: linear(ctx, a, `${prefix}o`, `${name}/o`), ...(o.past ? { newKey: k, newValue: v } : {}) };
 }
 
 /** Keys or values for cross-attention, computed once: [B,S,h·d] → [B,h,S,d] (the layout MultiHeadAttention takes as is). */

@@ -41,7 +41,7 @@ function visionLayer(ctx: Ctx, s: VisionSpec, prev: Residual, i: number): Residu
   const { normed: ln1, sum: x } = normResidual(ctx, prev, `${p}layer_norm1`, s.eps, `${n}/layer_norm1`);
   const qkv = linear(ctx, ln1, `${p}self_attn.qkv`, `${n}/attn/qkv`);
   const [q, k, v] = g.node('Split', [qkv, g.ints([s.hidden, s.hidden, s.hidden])], { name: `${n}/attn/qkv/Split`, attrs: { axis: -1 } }, 3);
-  const merged = multiHeadAttention(ctx, q, k, v, { heads: s.heads, scale: s.headDim ** -0.5, name: `${n}/attn` }).out;
+  const merged = multiHeadAttention(ctx, q, k, v, { heads: s.heads, scale: s.headDim ** -0.5, name: `${n}/attn` });
   const proj = linear(ctx, merged, `${p}self_attn.projection`, `${n}/attn/projection`);
   const { normed: ln2, sum: h } = skipLayerNorm(ctx, x, proj, `${p}layer_norm2`, s.eps, `${n}/layer_norm2`);
   const fc1 = linear(ctx, ln2, `${p}mlp.fc1`, `${n}/mlp/fc1`);

@@ -3,7 +3,7 @@
 // ([out, in] in HF) are transposed once at conversion so every projection is a plain MatMul.
 import { DT, type GraphBuilder } from '../../onnx/graph-builder.ts';
 import type { BlockQuantConfig } from './quantize.ts';
-import { asIs, blockQuantized, float16, transposed, type Weights } from './weights.ts';
+import { asIs, blockQuantized, float16, perChannelInt8, transposed, type Weights } from './weights.ts';
 
 /** What a checkpoint's headers tell: which tensors exist and their shapes (no values). */
 export interface TensorShapes {
@@ -27,6 +27,12 @@ export interface Ctx {
 export interface QuantPolicy extends BlockQuantConfig {
   /** MatMulNBits accuracy_level: 0 = float activations, 4 = int8 activations (faster on CPU). */
   accuracyLevel: number;
+  /**
+   * The ONNX Runtime kernel: MatMulNBits (block-quantized weights; the default) or
+   * DynamicQuantizeMatMul (bits 8, one scale per output channel, activations quantized per call:
+   * the CPU's int8 dot-product units on large activations; blockSize and accuracyLevel unused).
+   */
+  kernel?: 'MatMulNBits' | 'DynamicQuantizeMatMul';
 }
 
 /** The [in, out] weight of an HF Linear, added once. */
@@ -60,6 +66,13 @@ export function linear(ctx: Ctx, x: string, prefix: string, name: string, opts: 
  */
 function quantLinear(ctx: Ctx, q: QuantPolicy, x: string, prefix: string, name: string, withBias: boolean): string {
   const { g, src } = ctx;
+  if (q.kernel === 'DynamicQuantizeMatMul') {
+    //   x ──DynamicQuantizeMatMul(B int8 [in,out], scales [out], bias)──▶
+    const [b, scales] = ctx.weights.use(g, `${prefix}.weight`, perChannelInt8);
+    const inputs = [x, b, scales];
+    if (withBias) inputs.push('', param(ctx, `${prefix}.bias`));
+    return g.op('DynamicQuantizeMatMul', inputs, { name: `${name}/DynamicQuantizeMatMul`, domain: 'com.microsoft' });
+  }
   const [n, k] = src.shape(`${prefix}.weight`);
   const [data, scales, zeroPoints] = ctx.weights.use(g, `${prefix}.weight`, blockQuantized(q));
   const inputs = [x, data, scales, zeroPoints ?? ''];
@@ -105,23 +118,51 @@ export interface MhaOptions {
   scale?: number;
   /** Additive bias [B or 1, 1, Sq, Skv] (masks). */
   bias?: string;
-  /** KV cache [B, heads, past, head_dim]; with it the node also outputs present key/value. */
-  past?: { key: string; value: string };
   name: string;
 }
 
 /**
  * Fused attention, ONNX Runtime's com.microsoft::MultiHeadAttention (one CPU kernel for
- * split heads, q·kᵀ, scale, bias, softmax, ·v and merge; with a cache it also appends to it):
- *   q,k,v [B,S,h·d] ─ MultiHeadAttention ─▶ [B,Sq,h·d]  (+ present_key/value [B,h,past+S,d])
+ * split heads, q·kᵀ, scale, bias, softmax, ·v and merge):
+ *   q [B,Sq,h·d], k,v [B,Skv,h·d] or [B,h,Skv,d] ─ MultiHeadAttention ─▶ [B,Sq,h·d]
  */
-export function multiHeadAttention(ctx: Ctx, q: string, k: string, v: string, o: MhaOptions): { out: string; presentKey?: string; presentValue?: string } {
-  const inputs = [q, k, v, '', '', o.bias ?? '', o.past?.key ?? '', o.past?.value ?? ''];
+export function multiHeadAttention(ctx: Ctx, q: string, k: string, v: string, o: MhaOptions): string {
+  const inputs = [q, k, v, '', '', o.bias ?? ''];
   while (inputs[inputs.length - 1] === '') inputs.pop();
   const attrs: Record<string, number | { float: number }> = { num_heads: o.heads };
   if (o.scale !== undefined) attrs.scale = { float: o.scale };
-  const outs = ctx.g.node('MultiHeadAttention', inputs, { name: `${o.name}/MultiHeadAttention`, domain: 'com.microsoft', attrs }, o.past ? 3 : 1);
-  return { out: outs[0], presentKey: outs[1], presentValue: outs[2] };
+  return ctx.g.op('MultiHeadAttention', inputs, { name: `${o.name}/MultiHeadAttention`, domain: 'com.microsoft', attrs });
+}
+
+/** A decoder layer's self-attention cache as graph inputs: keys and values so far, [B, past, h·d]. */
+export interface KvPast { key: string; value: string }
+
+/**
+ * Self-attention over the cached positions and the new ones. The graph returns only the new
+ * tokens' keys/values (small); the runtime appends them to its own cache (runtime/blip2/kv-cache.ts),
+ * so the whole cache never has to come back out of ONNX Runtime:
+ *   past.key [B,P,h·d] ─┐
+ *   k [B,S,h·d] ────────┴Concat─▶ keys [B,P+S,h·d]     (values alike)      new: k, v
+ */
+export function cachedKeyValues(ctx: Ctx, past: KvPast, k: string, v: string, name: string): { key: string; value: string } {
+  const cat = (a: string, b: string, what: string) => ctx.g.op('Concat', [a, b], { name: `${name}/${what}/Concat`, attrs: { axis: 1 } });
+  return { key: cat(past.key, k, 'keys'), value: cat(past.value, v, 'values') };
+}
+
+/** Declares layer i's cache inputs `${kind}.{i}.{key,value}` [batch, past, width] and outputs the new keys/values as `new_key_values.{i}.*`. */
+export function kvCacheIO(ctx: Ctx, i: number, width: number): { past: KvPast; bindNew(k: string, v: string): void } {
+  const { g } = ctx;
+  const past = {
+    key: g.input(`past_key_values.${i}.key`, FLOAT, ['batch', 'past', width]),
+    value: g.input(`past_key_values.${i}.value`, FLOAT, ['batch', 'past', width]),
+  };
+  return {
+    past,
+    bindNew(k, v) {
+      g.bindOutput(k, `new_key_values.${i}.key`, FLOAT, ['batch', 'new_tokens', width]);
+      g.bindOutput(v, `new_key_values.${i}.value`, FLOAT, ['batch', 'new_tokens', width]);
+    },
+  };
 }
 
 /**

@@ -121,6 +121,29 @@ export function dequantizeBlocks(p: PackedWeight, cfg: BlockQuantConfig): Float3
   return out;
 }
 
+/**
+ * Per-output-channel symmetric int8 for com.microsoft::DynamicQuantizeMatMul (activations are
+ * quantized per call by the kernel): W [N, K] → B int8 [K, N] (transposed, row-major) and
+ * scales [N], with dequant(q) = q · scale[n] and the largest magnitude of each channel at ±127.
+ */
+export function quantizePerChannelInt8(w: Float32Array, n: number, k: number, into?: { data: Int8Array; scales: Float32Array }): { data: Int8Array; scales: Float32Array } {
+  const data = into?.data ?? new Int8Array(k * n);
+  const scales = into?.scales ?? new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    const row = r * k;
+    let amax = 0;
+    for (let c = 0; c < k; c++) {
+      const a = Math.abs(w[row + c]);
+      if (a > amax) amax = a;
+    }
+    const scale = Math.fround(amax / 127);
+    scales[r] = scale;
+    const inv = scale === 0 ? 0 : 1 / scale;
+    for (let c = 0; c < k; c++) data[c * n + r] = clamp(Math.round(w[row + c] * inv), -127, 127);
+  }
+  return { data, scales };
+}
+
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }

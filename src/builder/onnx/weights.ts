@@ -6,7 +6,7 @@
 // the stored results (stream-convert.ts).
 import { DT, type DataType, type GraphBuilder } from '../../onnx/graph-builder.ts';
 import { toF16 } from '../../onnx/float16.ts';
-import { type BlockQuantConfig, packedSizes, quantizeBlocks } from './quantize.ts';
+import { type BlockQuantConfig, packedSizes, quantizeBlocks, quantizePerChannelInt8 } from './quantize.ts';
 
 export interface WeightOutput {
   name: string;
@@ -103,6 +103,20 @@ export function blockQuantized(q: BlockQuantConfig): Recipe {
   };
 }
 
+/** Per-output-channel int8 for DynamicQuantizeMatMul: B int8 [in, out] and scales [out]. */
+export const perChannelInt8: Recipe = {
+  id: 'q8c',
+  outputs: (source, [n, k]) => [
+    { name: `${source}.q8c.data`, type: DT.INT8, dims: [k, n] },
+    { name: `${source}.q8c.scales`, type: DT.FLOAT, dims: [n] },
+  ],
+  apply: (values, [n, k], scratch) => {
+    const into = scratch && { data: new Int8Array(scratch.bytes('out0', n * k).buffer, 0, n * k), scales: scratch.f32('out1', n) };
+    const p = quantizePerChannelInt8(values, n, k, into);
+    return [new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), bytesOf(p.scales)];
+  },
+};
+
 /** Reads a source tensor as float32 (F16/BF16 widened). */
 export interface TensorReader {
   shape(name: string): number[];
@@ -131,7 +145,7 @@ export function transpose2d(w: Float32Array, rows: number, cols: number, into?: 
   return out;
 }
 
-const ELEMENT_BYTES: Partial<Record<DataType, number>> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.UINT8]: 1, [DT.INT64]: 8 };
+const ELEMENT_BYTES: Partial<Record<DataType, number>> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.INT64]: 8 };
 
 export function outputBytes(o: WeightOutput): number {
   const size = ELEMENT_BYTES[o.type];

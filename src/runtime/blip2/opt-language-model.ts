@@ -1,9 +1,8 @@
-// BLIP-2's OPT (decoder-only): one decoder graph over [queries; BOS prompt], KV cache in ORT tensors
-// (opt-stepper.ts), the GPT-2 byte-level BPE tokenizer, the demo's "Question: … Answer:" wording.
+// BLIP-2's OPT (decoder-only): one decoder graph over [queries; BOS prompt], KV cache in the
+// runtime's buffers (opt-stepper.ts, kv-cache.ts), the GPT-2 byte-level BPE tokenizer, the demo's "Question: … Answer:" wording.
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { SessionSettings } from '../session.ts';
 import { decodeGenerated, loadOptTokenizer } from '../tokenizer.ts';
-import { CacheReorder } from './cache-reorder.ts';
 import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
 import { OptDecoderStepper } from './opt-stepper.ts';
 import { chatPrompt, questionPrompt } from './prompts.ts';
@@ -13,7 +12,6 @@ export const optFamily: LanguageModelFamily = {
   async load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel> {
     const tokenizer = await loadOptTokenizer(dir);
     const [decoder] = await openGraphs(dir, manifest, ['decoder'], settings);
-    const reorder = await CacheReorder.create(decoder.inputNames.filter((n) => n.startsWith('past_key_values.')), settings);
     const lang = manifest.shapes.language!;
     const queries = manifest.shapes.queries;
     const missing = noTokenizer(dir);
@@ -31,10 +29,10 @@ export const optFamily: LanguageModelFamily = {
       },
       stepper(prefix, promptIds) {
         checkPrompt(promptIds, lang, queries, 'OPT decoder');
-        return new OptDecoderStepper(decoder, reorder, lang, prefix, promptIds);
+        return new OptDecoderStepper(decoder, lang, prefix, promptIds);
       },
       decode: (ids) => (tokenizer ? decodeGenerated(tokenizer, ids) : ''),
-      dispose: async () => { await Promise.all([decoder.release(), reorder.release()]); },
+      dispose: () => decoder.release(),
     };
   },
 };

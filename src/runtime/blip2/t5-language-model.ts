@@ -6,7 +6,6 @@ import { type AppError, errorCode } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { SessionSettings } from '../session.ts';
 import { type TextTokenizer, decodeGenerated, loadT5Tokenizer } from '../tokenizer.ts';
-import { CacheReorder } from './cache-reorder.ts';
 import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
 import { chatPrompt, shortAnswerPrompt } from './prompts.ts';
 import { type T5Sizes, T5Stepper } from './t5-stepper.ts';
@@ -19,11 +18,6 @@ export const t5Family: LanguageModelFamily = {
       throw err;
     });
     const [encoder, decoder] = await openGraphs(dir, manifest, ['encoder', 'decoder'], settings);
-    const names = (prefix: string) => decoder.inputNames.filter((n) => n.startsWith(prefix));
-    const [reorderPast, reorderCross] = await Promise.all([
-      CacheReorder.create(names('past_key_values.'), settings),
-      CacheReorder.create(names('cross_key_values.'), settings),
-    ]);
     const lang = manifest.shapes.language! as T5Sizes;
     const queries = manifest.shapes.queries;
     const decoderStart = manifest.tokens.decoderStart ?? manifest.tokens.pad;
@@ -44,10 +38,10 @@ export const t5Family: LanguageModelFamily = {
       },
       stepper(prefix, promptIds) {
         checkPrompt(promptIds, lang, queries, 'T5 encoder');
-        return new T5Stepper({ encoder, decoder, reorderPast, reorderCross }, lang, prefix, promptIds, decoderStart);
+        return new T5Stepper({ encoder, decoder }, lang, prefix, promptIds, decoderStart);
       },
       decode: (ids) => (tok ? decodeGenerated(tok, ids) : ''),
-      dispose: async () => { await Promise.all([encoder.release(), decoder.release(), reorderPast.release(), reorderCross.release()]); },
+      dispose: async () => { await Promise.all([encoder.release(), decoder.release()]); },
     };
   },
 };
