@@ -33,13 +33,13 @@ export const BUNDLES = {
   preload: { entry: 'electron/preload.ts', out: 'preload.cjs' },
   worker: { entry: 'electron/worker-entry.ts', out: 'worker.cjs' },
   convert: { entry: 'electron/convert-entry.ts', out: 'convert.cjs' },
-  // The worker thread that decodes HEIF and JPEG XL off the main process (decode-pool.ts finds it
+  // The worker thread that decodes HEIF, JPEG XL and RAW sensor data off the main process (decode-pool.ts finds it
   // beside the bundle that starts it; unpacked from the asar, since a worker thread reads real files).
   decode: { entry: 'src/runtime/image/decode/decode-worker.ts', out: 'decode-worker.cjs' },
 } as const;
 
 /** Loaded at run time by a computed specifier (not bundled): shipped from node_modules as they are. */
-export const RUNTIME_PACKAGES = ['@jsquash/jxl'] as const;
+export const RUNTIME_PACKAGES = ['@jsquash/jxl', 'libraw-wasm'] as const;
 export type BundleName = keyof typeof BUNDLES;
 
 const LOADERS: Record<string, 'ts' | 'js'> = { '.ts': 'ts', '.mts': 'ts', '.cts': 'ts', '.js': 'js', '.mjs': 'js', '.cjs': 'js' };

@@ -248,7 +248,8 @@ async function manifestFor(conv: PlannedConversion, sideDir: string, source: Sou
     quantization: {
       weights: quant,
       parts: quantParts,
-      embeddings: plan.embeddingsFp16 ? 'fp16' : 'fp32',
+      // OPT's tied table is looked up in the LM head's 8-bit copy when the head has one (opt-decoder.ts).
+      embeddings: family.kind === 'blip2-opt' && plan.lmHead?.bits === 8 && !plan.lmHead.kernel ? 'int8' : plan.embeddingsFp16 ? 'fp16' : 'fp32',
       note: quant === 'fp32'
         ? 'all weights float32 (F16/BF16 checkpoints are widened)'
         : 'the projection matrices listed in parts: block-quantized weights (com.microsoft::MatMulNBits), or per-channel int8 weights with activations quantized per call (com.microsoft::DynamicQuantizeMatMul) where kernel says so; token embedding table float16; position embeddings, norms and biases float32',

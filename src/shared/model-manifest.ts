@@ -38,7 +38,8 @@ export const ManifestSchema = z.object({
   quantization: z.object({
     weights: z.enum(['fp32', 'int8', 'int4']),
     parts: z.record(z.string(), QuantPolicy.nullable()),
-    embeddings: z.enum(['fp32', 'fp16']).default('fp32'),
+    /** The token table: float32, float16, or (OPT with an 8-bit head) the LM head's 8-bit copy. */
+    embeddings: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
     note: z.string(),
   }),
   shapes: z.object({

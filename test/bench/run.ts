@@ -87,7 +87,8 @@ for (const q of quants) {
   // it is tied and unquantized); the embedding Gather and position lookup read one row each.
   // Flan-T5's head is untied: its token table is only gathered from.
   const storedTable = m.quantization.embeddings === 'fp16' ? tableBytes / 2 : tableBytes;
-  const tableIsHead = !t5 && !m.quantization.parts.lmHead;
+  // OPT's table is the head itself: unquantized (float, tied) or the head's 8-bit copy (int8).
+  const tableIsHead = !t5 && (!m.quantization.parts.lmHead || m.quantization.embeddings === 'int8');
   const perToken = m.files['decoder.onnx.data'].bytes - positionBytes - (tableIsHead ? 0 : storedTable);
   const boundMs = (perToken / (limits.bandwidthGBs * 1e9)) * 1000;
   const visionBoundMs = (VISION_GFLOP / limits.gemmGflops) * 1000;

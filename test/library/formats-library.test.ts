@@ -36,6 +36,7 @@ before(async () => {
   await put(join(PHOTOS, 'rocket.jpg'), 'IMG_0002.JPG'); // the camera's JPEG of the same shot
   // A lone DNG, distinct in content from the pair's (one byte after the preview).
   await writeFile(join(photos, 'DSC_0003.dng'), Buffer.concat([await readFile(join(FORMATS, 'cat_preview.dng')), Buffer.from([0])]));
+  await put(join(FORMATS, 'no_preview.dng'), 'DSC_0004.dng'); // no preview: LibRaw demosaics it
   await put(join(FORMATS, 'rocket.avif'), 'rocket.avif');
   await put(join(FORMATS, 'corrupt_truncated.heic'), 'broken.heic');
   await put(join(FORMATS, 'truncated.dng'), 'cut.dng');
@@ -47,13 +48,13 @@ after(async () => {
 });
 
 describe('a mixed-format folder', () => {
-  it('scan: 7 photos (2 unreadable), the Live Photo video and the pair\'s RAW as companions, the clip as a video', async () => {
+  it('scan: 8 photos (2 unreadable), the Live Photo video and the pair\'s RAW as companions, the clip as a video', async () => {
     const problems: string[] = [];
     const lib = Library.open(join(dir, 'scan.db'), { problem: (e) => problems.push(e.message) });
     try {
       lib.addFolder(photos);
       const sum = await lib.scanAll();
-      assert.deepEqual({ seen: sum.seen, videos: sum.videos, companions: sum.companions }, { seen: 7, videos: 1, companions: 2 });
+      assert.deepEqual({ seen: sum.seen, videos: sum.videos, companions: sum.companions }, { seen: 8, videos: 1, companions: 2 });
       assert.equal(sum.problems, 2);
       assert.equal(problems.length, 2, problems.join('\n'));
       assert.ok(problems.some((m) => m.includes('broken.heic')) && problems.some((m) => m.includes('cut.dng')), problems.join('\n'));
@@ -94,17 +95,17 @@ describe('a mixed-format folder', () => {
     const db = join(dir, 'cat.db');
     const r = await runCli(['index', photos, '--db', db, '--model', model, '--max-new-tokens', '5', '--sidecar-name', 'base'], { timeoutMs: 280_000 });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /5 of 7 photo\(s\) captioned; 2 failed/);
+    assert.match(r.stderr, /6 of 8 photo\(s\) captioned; 2 failed/);
     assert.match(r.stderr, /broken\.heic/);
     assert.match(r.stderr, /cut\.dng/);
     assert.doesNotMatch(r.stderr, /IMG_0001\.MOV|clip\.mp4|IMG_0002\.DNG/);
 
     const exported = JSON.parse((await runCli(['export', '--db', db, '--format', 'json'])).stdout) as { paths: string[]; caption: string | null }[];
     const captioned = exported.filter((p) => p.caption).map((p) => p.paths.map((x) => x.split(/[\\/]/).pop()).join(',')).sort();
-    assert.deepEqual(captioned, ['DSC_0003.dng', 'IMG_0001.HEIC', 'IMG_0002.JPG', 'coffee.jpg', 'rocket.avif']);
+    assert.deepEqual(captioned, ['DSC_0003.dng', 'DSC_0004.dng', 'IMG_0001.HEIC', 'IMG_0002.JPG', 'coffee.jpg', 'rocket.avif']);
     const status = await runCli(['status', '--db', db]);
     assert.match(status.stdout + status.stderr, /failed: .*broken\.heic: .*truncated/);
-    assert.match(status.stdout + status.stderr, /failed: .*cut\.dng: .*no embedded JPEG preview/);
+    assert.match(status.stdout + status.stderr, /failed: .*cut\.dng: .*no embedded JPEG preview, and LibRaw cannot read the sensor data/);
   });
 
   it('index --pair-prefer raw (remembered): the RAW is captioned, and the JPEG\'s own sidecar carries the same caption', { timeout: 300_000 }, async () => {

@@ -1,5 +1,5 @@
 // OPT decoder with a KV cache, token embedding and tied LM head in one graph (the embedding is
-// stored once and serves both the Gather and the head).
+// stored once and serves both the Gather and the head: as float, or as the head's 8-bit blocks).
 //
 //   prefix_embeds [B,P,H] ─┐
 //   input_ids [B,T] ─Gather─┴Concat─ + positions(position_ids + 2) ─ layers ─ last position ─ LN ─ Gemm(Eᵀ) ─▶ logits [B,V]
@@ -10,7 +10,7 @@
 // new rows and follow beam search's row changes: only a few KB per layer leave ONNX Runtime per step.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, type KvPast, type Residual, cachedKeyValues, embedTokens, kvCacheIO, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
+import { FLOAT, INT64, type KvPast, type Residual, cachedKeyValues, embedTokens, embedTokensQuantized, kvCacheIO, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
 
 const P = 'language_model.model.decoder.';
@@ -22,7 +22,11 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   const positions = g.input('position_ids', INT64, ['batch', 'sequence']);
   const bias = g.input('attention_bias', FLOAT, ['batch', 1, 'sequence', 'total']);
 
-  const tok = embedTokens(ctx, `${P}embed_tokens.weight`, ids, '/decoder/embed_tokens');
+  // A tied head quantized to 8-bit blocks is also the table the tokens are looked up in: one copy.
+  const sharedHead = ctx.headQuant?.bits === 8 && ctx.headQuant.kernel !== 'DynamicQuantizeMatMul';
+  const tok = sharedHead
+    ? embedTokensQuantized(ctx, `${P}embed_tokens.weight`, ctx.headQuant!, ids, '/decoder/embed_tokens')
+    : embedTokens(ctx, `${P}embed_tokens.weight`, ids, '/decoder/embed_tokens');
   const embeds = g.op('Concat', [prefix, tok], { name: '/decoder/inputs_embeds/Concat', attrs: { axis: 1 } });
   // OPT's learned positions are offset by 2 (a fairseq heritage).
   const shifted = g.op('Add', [positions, g.ints([2], [])], { name: '/decoder/embed_positions/offset/Add' });

@@ -220,6 +220,30 @@ export function embedTokens(ctx: Ctx, table: string, ids: string, name: string):
   return g.op('Cast', [rows], { name: `${name}/Cast`, attrs: { to: DT.FLOAT } });
 }
 
+/**
+ * Token embeddings gathered from the 8-bit block-quantized copy of a tied table that the LM head
+ * already stores for MatMulNBits, so the float16 table is not stored as well (OPT-2.7b: 257 MB less):
+ *   ids ─Gather(data [V,blocks,bs])─Cast─(−zero point)─×Gather(scales [V,blocks])─Reshape─▶ [B,T,H]
+ * dequant(q) = (q − zp) · scale, as MatMulNBits computes it. 8-bit only (4-bit rows would need unpacking).
+ */
+export function embedTokensQuantized(ctx: Ctx, table: string, q: QuantPolicy, ids: string, name: string): string {
+  const { g } = ctx;
+  if (q.bits !== 8 || q.kernel === 'DynamicQuantizeMatMul') throw new Error(`quantized embedding lookups need 8-bit blocks, got ${q.bits}-bit ${q.kernel ?? 'MatMulNBits'}`);
+  const [data, scales, zeroPoints] = ctx.weights.use(g, table, blockQuantized(q));
+  const rows = g.op('Cast', [g.op('Gather', [data, ids], { name: `${name}/data/Gather`, attrs: { axis: 0 } })], { name: `${name}/data/Cast`, attrs: { to: DT.FLOAT } });
+  const zp = zeroPoints
+    ? g.op('Unsqueeze', [g.op('Cast', [g.op('Gather', [zeroPoints, ids], { name: `${name}/zero_points/Gather`, attrs: { axis: 0 } })], { name: `${name}/zero_points/Cast`, attrs: { to: DT.FLOAT } }), g.ints([-1])], { name: `${name}/zero_points/Unsqueeze` })
+    : g.floats([128], []);
+  const centred = g.op('Sub', [rows, zp], { name: `${name}/Sub` });
+  const scale = g.op('Unsqueeze', [g.op('Gather', [scales, ids], { name: `${name}/scales/Gather`, attrs: { axis: 0 } }), g.ints([-1])], { name: `${name}/scales/Unsqueeze` });
+  const values = g.op('Mul', [centred, scale], { name: `${name}/Mul` });
+  const flat = g.op('Reshape', [values, g.ints([0, 0, -1])], { name: `${name}/Reshape` });
+  // The last block is padded when the width is not a multiple of the block size: cut it back.
+  const hidden = ctx.src.shape(table)[1];
+  if (hidden % q.blockSize === 0) return flat;
+  return g.op('Slice', [flat, g.ints([0]), g.ints([hidden]), g.ints([-1])], { name: `${name}/Slice` });
+}
+
 /** One dimension of a value's shape as an int64 scalar. */
 export function dimOf(ctx: Ctx, x: string, axis: number, name: string): string {
   const { g } = ctx;

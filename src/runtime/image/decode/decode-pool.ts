@@ -1,4 +1,4 @@
-// Runs the wasm decoders (HEIF, JPEG XL) on one worker thread, so that the app's main process (thumbnails, the
+// Runs the wasm decoders (HEIF, JPEG XL, LibRaw) on one worker thread, so that the app's main process (thumbnails, the
 // photo view, scanning) never blocks for the second a 12-megapixel HEIC takes. One thread: the
 // machine's cores belong to inference. The worker exits after a quiet minute, returning the wasm
 // heap (which only grows) to the system. From the sources (tsx) the worker is decode-worker.ts; in
@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../pil-resize.ts';
 import { decodeHeifBytes, HeifDecodeError } from './heif.ts';
 import { decodeJxlBytes } from './jxl.ts';
+import { decodeRawBytes } from './libraw.ts';
 
 const WORKER_FILE = fileURLToPath(new URL('./decode-worker.ts', import.meta.url));
 /** In the Electron app (a CommonJS bundle), the worker is its own bundle beside this one
@@ -84,8 +85,18 @@ export function decodeJxlOffThread(bytes: Uint8Array, maxPixels = Infinity): Pro
   return decodeOffThread('jxl', bytes, maxPixels);
 }
 
-function decodeOffThread(kind: 'heif' | 'jxl', bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
-  if (!haveWorker()) return (kind === 'jxl' ? decodeJxlBytes : decodeHeifBytes)(bytes, maxPixels);
+/** Demosaics a RAW file's sensor data to upright 8-bit RGB on the decoder thread (or here, without one). */
+export function decodeRawOffThread(bytes: Uint8Array, maxPixels = Infinity): Promise<RgbImage> {
+  return decodeOffThread('raw', bytes, maxPixels);
+}
+
+export type DecodeKind = 'heif' | 'jxl' | 'raw';
+export const DECODERS: Record<DecodeKind, (bytes: Uint8Array, maxPixels: number) => Promise<RgbImage>> = {
+  heif: decodeHeifBytes, jxl: decodeJxlBytes, raw: decodeRawBytes,
+};
+
+function decodeOffThread(kind: DecodeKind, bytes: Uint8Array, maxPixels: number): Promise<RgbImage> {
+  if (!haveWorker()) return DECODERS[kind](bytes, maxPixels);
   clearTimeout(idleTimer);
   worker ??= startWorker();
   worker.ref(); // a pending decode does

@@ -1,14 +1,15 @@
 // One way into every photo format: decides from the content which decoder reads the file and hands
 // back an upright sharp pipeline (thumbnails, renditions, facts) or the decoded RGB (the model).
 //   HEIC/HEIF  libheif in wasm on the decoder thread → RGB, upright by the file's own transforms
-//   RAW        the largest embedded JPEG preview, turned by the RAW's own orientation tag
+//   RAW        the largest embedded JPEG preview, turned by the RAW's own orientation tag; without a
+//              usable one, the sensor data itself through LibRaw in wasm on the decoder thread
 //   JPEG XL    libjxl in wasm on the decoder thread → RGB (the bundled libvips has no libjxl)
 //   the rest   sharp/libvips as before (EXIF orientation applied by .rotate())
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import type { RgbImage } from '../pil-resize.ts';
 import type { ImageType } from './image-type.ts';
-import { decodeHeifOffThread, decodeJxlOffThread } from './decode-pool.ts';
+import { decodeHeifOffThread, decodeJxlOffThread, decodeRawOffThread } from './decode-pool.ts';
 import { findEmbeddedJpegs, MIN_PREVIEW_LONG_SIDE, rawMetadata } from './raw.ts';
 
 /** Formats routed here; the sniffer in src/library/scan/sniff.ts names them (same strings). */
@@ -20,8 +21,8 @@ export class PhotoSourceError extends Error {
 }
 
 export type PhotoSource =
-  /** Pixels already decoded and upright (HEIF). */
-  | { kind: 'rgb'; image: RgbImage }
+  /** Pixels already decoded and upright (HEIF, JPEG XL, RAW sensor data); a RAW's TIFF metadata. */
+  | { kind: 'rgb'; image: RgbImage; raw?: { tiff?: Buffer } }
   /** Bytes or a path for sharp, with the orientation to apply: 'exif' = the file's own tag. */
   | { kind: 'sharp'; input: string | Buffer; orientation: 'exif' | number; raw?: { tiff?: Buffer } };
 
@@ -42,14 +43,17 @@ export async function openPhotoSource(path: string, format: SourceFormat, maxPix
     const bytes = await readFile(path);
     const previews = findEmbeddedJpegs(bytes);
     const best = previews[0];
-    if (!best || Math.max(best.width, best.height) < MIN_PREVIEW_LONG_SIDE) {
-      throw new PhotoSourceError(
-        best
-          ? `the RAW file's embedded preview is only ${best.width}×${best.height}, and decoding the sensor data itself is not supported yet`
-          : 'the RAW file has no embedded JPEG preview (it may be truncated), and decoding the sensor data itself is not supported yet',
-      );
-    }
     const meta = rawMetadata(bytes);
+    if (!best || Math.max(best.width, best.height) < MIN_PREVIEW_LONG_SIDE) {
+      // No preview worth captioning: demosaic the sensor data (LibRaw turns it upright itself).
+      const why = best ? `its embedded preview is only ${best.width}×${best.height}` : 'it has no embedded JPEG preview';
+      try {
+        // A copy goes to the decoder thread (transferred there); meta.tiff keeps reading these bytes.
+        return { kind: 'rgb', image: await decodeRawOffThread(new Uint8Array(bytes), maxPixels), raw: { tiff: meta.tiff } };
+      } catch (err) {
+        throw new PhotoSourceError(`${why}, and ${(err as Error).message}`, { cause: err });
+      }
+    }
     const jpeg = Buffer.from(bytes.subarray(best.offset, best.offset + best.length));
     return { kind: 'sharp', input: jpeg, orientation: meta.orientation ?? 'exif', raw: { tiff: meta.tiff } };
   }
