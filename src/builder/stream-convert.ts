@@ -69,7 +69,7 @@ export function planConversion(h: CheckpointHeaders, opts: QuantSettings): Plann
   }
   const cfg: Blip2Config = parseConfig(json, h.configPath);
   const { family, architecture } = resolveFamily(cfg, h.configPath);
-  const plan = quantPlan(opts);
+  let plan = quantPlan(opts);
   const shapes: TensorShapes = {
     has: (name) => h.tensors.has(name),
     shape: (name) => {
@@ -79,6 +79,17 @@ export function planConversion(h: CheckpointHeaders, opts: QuantSettings): Plann
     },
   };
   const spec = family.spec(shapes, cfg, h.configPath);
+  if (plan.decoderOverrides) {
+    // Named by the user: each must exist. The defaults name both families': keep the ones present.
+    const o = plan.decoderOverrides;
+    const exists = (end: string) => [...h.tensors.keys()].some((n) => n.startsWith('language_model.') && n.endsWith(`.${end}.weight`));
+    const missing = o.suffixes.find((end) => !exists(end));
+    if (missing && o.chosen) {
+      throw new AppError('invalid_argument', `no language-model projection's name ends with "${missing}" (e.g. fc2, self_attn.v_proj)`, { file: h.configPath });
+    }
+    const present = o.suffixes.filter(exists);
+    plan = { ...plan, decoderOverrides: present.length ? { ...o, suffixes: present } : undefined };
+  }
   const weights = new WeightPlan(shapes);
   for (const part of family.parts) {
     const g = new GraphBuilder(`plan_${part.name}`); // thrown away: only the weight uses matter
@@ -94,7 +105,10 @@ export function planConversion(h: CheckpointHeaders, opts: QuantSettings): Plann
 }
 
 function partQuant(plan: QuantPlan, role: 'vision' | 'qformer' | 'decoder') {
-  return { quant: plan[role], headQuant: role === 'decoder' ? plan.lmHead : undefined, embedFp16: plan.embeddingsFp16 };
+  return {
+    quant: plan[role], headQuant: role === 'decoder' ? plan.lmHead : undefined, embedFp16: plan.embeddingsFp16,
+    quantOverrides: role === 'decoder' ? plan.decoderOverrides : undefined,
+  };
 }
 
 /** What one accepted tensor changed: journal it to resume after a kill without redoing it. */
@@ -234,6 +248,8 @@ async function manifestFor(conv: PlannedConversion, sideDir: string, source: Sou
   const quantParts: ModelManifest['quantization']['parts'] = {};
   for (const r of roles) quantParts[r] = plan[r] ?? null;
   if (roles.includes('decoder')) quantParts.lmHead = plan.lmHead ?? null;
+  // Decoder projections kept in 8 bits are listed as parts "decoder:<module path end>".
+  for (const end of plan.decoderOverrides?.suffixes ?? []) quantParts[`decoder:${end}`] = plan.decoderOverrides!.policy;
   return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,

@@ -30,14 +30,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--block-size <n>', 'quantization block size (power of two ≥ 16)', '32')
     .option('--asymmetric', 'asymmetric quantization blocks (zero points)')
     .option('--accuracy-level <n>', 'MatMulNBits accuracy level: 4 = int8 activations (fast), 0 = float', '4')
+    .option('--int8-projections <ends>', 'int4: language-model projections kept in 8 bits, comma-separated ends of their module paths (default: fc2,self_attn.v_proj,self_attn.out_proj and T5\'s DenseReluDense.wo,SelfAttention.v,SelfAttention.o; "none": all 4-bit)')
     .option('--force', 'replace an existing output folder')
-    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean; blockSize: string; asymmetric?: boolean; accuracyLevel: string }) => {
+    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean; blockSize: string; asymmetric?: boolean; accuracyLevel: string; int8Projections?: string }) => {
       const started = Date.now();
       const m = await convertCheckpoint(ckpt, out, {
         quant: o.quant as Quantization,
         blockSize: intFlag(o.blockSize, '--block-size', 16),
         asymmetric: o.asymmetric,
         accuracyLevel: intFlag(o.accuracyLevel, '--accuracy-level', 0),
+        ...(o.int8Projections ? { int8Projections: o.int8Projections === 'none' ? [] : o.int8Projections.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
         force: o.force,
         // This process exists to convert: Ctrl-C removes the temp folder before exiting.
         handleSignals: true,

@@ -14,6 +14,8 @@ export interface RefShape {
 /** How each kind of weight is stored: projections and the head may be block-quantized, the token table float16. */
 export interface WeightView {
   linear?: BlockQuantConfig;
+  /** Projections whose module path (the tensor name without ".weight") ends with one of `suffixes` use `policy`. */
+  overrides?: { suffixes: readonly string[]; policy: BlockQuantConfig };
   head?: BlockQuantConfig;
   embedFp16?: boolean;
 }
@@ -137,7 +139,9 @@ export class T5Reference {
     if (!w) {
       const src = this.t.get(name);
       if (!src) throw new Error(`reference: no tensor ${name}`);
-      const q = use === 'linear' ? this.view.linear : use === 'head' ? this.view.head : undefined;
+      const o = this.view.overrides;
+      const overridden = use === 'linear' && o && o.suffixes.some((end) => name.endsWith(`.${end}.weight`));
+      const q = overridden ? o!.policy : use === 'linear' ? this.view.linear : use === 'head' ? this.view.head : undefined;
       if (q) {
         const [n, k] = src.shape;
         w = dequantizeBlocks(quantizeBlocks(src.data, n, k, q), q);

@@ -77,7 +77,7 @@ for (const [k, c] of [...CASES, ...QUANTIZED].entries()) {
       await convertCheckpoint(ck, join(dir, `m-${k}`), c.quant ?? {});
       model = await Blip2Model.load(join(dir, `m-${k}`));
       const plan = quantPlan(c.quant ?? {});
-      const view: WeightView = { linear: plan.decoder, head: plan.lmHead, embedFp16: plan.embeddingsFp16 };
+      const view: WeightView = { linear: plan.decoder, head: plan.lmHead, embedFp16: plan.embeddingsFp16, overrides: plan.decoderOverrides };
       const s = c.shape;
       ref = new T5Reference(tensors, {
         dModel: s.dModel, heads: s.heads, dKv: s.dKv, encoderLayers: s.encoderLayers, decoderLayers: s.decoderLayers,

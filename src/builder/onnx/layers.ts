@@ -22,6 +22,8 @@ export interface Ctx {
   headQuant?: QuantPolicy;
   /** Store token-embedding tables as float16 (looked up then cast to float32): half their memory. */
   embedFp16?: boolean;
+  /** Projections whose HF module path ends with one of `suffixes` use `policy` instead of `quant`. */
+  quantOverrides?: { suffixes: string[]; policy: QuantPolicy };
 }
 
 export interface QuantPolicy extends BlockQuantConfig {
@@ -56,7 +58,9 @@ export function halfTable(ctx: Ctx, hfName: string): string {
  */
 export function linear(ctx: Ctx, x: string, prefix: string, name: string, opts: { bias?: boolean } = {}): string {
   const withBias = opts.bias ?? ctx.src.has(`${prefix}.bias`);
-  if (ctx.quant) return quantLinear(ctx, ctx.quant, x, prefix, name, withBias);
+  const o = ctx.quantOverrides;
+  const quant = o && ctx.quant && o.suffixes.some((end) => prefix.endsWith(`.${end}`)) ? o.policy : ctx.quant;
+  if (quant) return quantLinear(ctx, quant, x, prefix, name, withBias);
   const mm = ctx.g.op('MatMul', [x, linearWeight(ctx, `${prefix}.weight`)], { name: `${name}/MatMul` });
   return withBias ? ctx.g.op('Add', [mm, param(ctx, `${prefix}.bias`)], { name: `${name}/Add` }) : mm;
 }
