@@ -14,7 +14,7 @@ import { AppError } from '../shared/errors.ts';
 import { MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, type ModelManifest } from '../shared/model-manifest.ts';
 import { DEFAULT_BLIP2_PREPROCESS, preprocessConfigFromHf } from '../shared/preprocess-config.ts';
 import { GraphBuilder } from '../onnx/graph-builder.ts';
-import type { TensorShapes } from './onnx/layers.ts';
+import { type TensorShapes, lookupsFromHead } from './onnx/layers.ts';
 import { Scratch } from './onnx/weights.ts';
 import { type Blip2Config, parseConfig } from './blip2/spec.ts';
 import { type TensorHash, VisionHasher } from './blip2/vision-hash.ts';
@@ -265,10 +265,10 @@ async function manifestFor(conv: PlannedConversion, sideDir: string, source: Sou
       weights: quant,
       parts: quantParts,
       // OPT's tied table is looked up in the LM head's 8-bit copy when the head has one (opt-decoder.ts).
-      embeddings: family.kind === 'blip2-opt' && plan.lmHead?.bits === 8 && !plan.lmHead.kernel ? 'int8' : plan.embeddingsFp16 ? 'fp16' : 'fp32',
+      embeddings: family.kind === 'blip2-opt' && lookupsFromHead(plan.lmHead) ? 'int8' : plan.embeddingsFp16 ? 'fp16' : 'fp32',
       note: quant === 'fp32'
         ? 'all weights float32 (F16/BF16 checkpoints are widened)'
-        : 'the projection matrices listed in parts: block-quantized weights (com.microsoft::MatMulNBits), or per-channel int8 weights with activations quantized per call (com.microsoft::DynamicQuantizeMatMul) where kernel says so; token embedding table float16; position embeddings, norms and biases float32',
+        : 'the projection matrices listed in parts: block-quantized weights (com.microsoft::MatMulNBits), or per-channel int8 weights with activations quantized per call (com.microsoft::DynamicQuantizeMatMul) where kernel says so; token embedding table as embeddings says (int8 = the LM head\'s 8-bit copy); position embeddings, norms and biases float32',
     },
     shapes: {
       vision: { ...spec.vision }, qformer: { ...spec.qformer },

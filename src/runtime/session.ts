@@ -103,11 +103,6 @@ async function createCached(
   }
 }
 
-/** A small in-memory graph (no external data) on the CPU. */
-export async function createSessionFromBytes(bytes: Uint8Array, settings: SessionSettings = {}): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: intraOpThreads(settings.threads) });
-}
-
 /** The intra-op thread count to ask for: the setting, or every core available to this process. */
 export function intraOpThreads(setting?: number): number {
   return setting && setting > 0 ? setting : availableParallelism();

@@ -4,7 +4,8 @@
 // memory, not cache. Prints ms per run and GB/s or GFLOP/s.
 import * as ort from 'onnxruntime-node';
 import { DT, GraphBuilder } from '../../src/onnx/graph-builder.ts';
-import { quantizeBlocks } from '../../src/builder/onnx/quantize.ts';
+import { quantizeBlocks, quantizePerChannelInt8 } from '../../src/builder/onnx/quantize.ts';
+import { transpose2d } from '../../src/builder/onnx/weights.ts';
 
 type Kind = { name: string; kind: 'fp32' } | { name: string; kind: 'nbits'; bits: 4 | 8; block: number; acc: number; sym: boolean } | { name: string; kind: 'dqmm' };
 const threads = Number(process.env.THREADS ?? 2);
@@ -26,8 +27,7 @@ function build(kind: Kind, m: number, dims: [number, number][]): { bytes: Uint8A
   dims.forEach(([k, n], i) => {
     const w = rand(n * k, i + 7); // [N, K] as HF stores
     if (kind.kind === 'fp32') {
-      const wt = new Float32Array(k * n);
-      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) wt[c * n + r] = w[r * k + c];
+      const wt = transpose2d(w, n, k);
       weightBytes += wt.byteLength;
       x = g.op('MatMul', [x, g.weight(`w${i}`, wt, [k, n])], { name: `mm${i}` });
     } else if (kind.kind === 'nbits') {
@@ -38,14 +38,7 @@ function build(kind: Kind, m: number, dims: [number, number][]): { bytes: Uint8A
       x = g.op('MatMulNBits', ins, { name: `mm${i}`, domain: 'com.microsoft', attrs: { K: k, N: n, bits: kind.bits, block_size: kind.block, accuracy_level: kind.acc } });
     } else {
       // per-column symmetric int8 weight, dynamic per-tensor uint8 activations
-      const q = new Int8Array(k * n);
-      const sc = new Float32Array(n);
-      for (let r = 0; r < n; r++) {
-        let amax = 0;
-        for (let c = 0; c < k; c++) amax = Math.max(amax, Math.abs(w[r * k + c]));
-        sc[r] = amax / 127 || 1;
-        for (let c = 0; c < k; c++) q[c * n + r] = Math.round(w[r * k + c] / sc[r]);
-      }
+      const { data: q, scales: sc } = quantizePerChannelInt8(w, n, k);
       weightBytes += q.byteLength + sc.byteLength;
       x = g.op('DynamicQuantizeMatMul', [x, g.tensor(`q${i}`, DT.INT8, new Uint8Array(q.buffer), [k, n]), g.weight(`sc${i}`, sc, [n])], { name: `mm${i}`, domain: 'com.microsoft' });
     }

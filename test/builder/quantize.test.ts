@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { ExternalDataWriter } from '../../src/onnx/external-data.ts';
 import { GraphBuilder } from '../../src/onnx/graph-builder.ts';
-import { FLOAT, linear } from '../../src/builder/onnx/layers.ts';
+import { FLOAT, type QuantPolicy, linear } from '../../src/builder/onnx/layers.ts';
 import { eagerWeights, type TensorReader } from '../../src/builder/onnx/weights.ts';
 import { type BlockQuantConfig, dequantizeBlocks, quantizeBlocks, quantizePerChannelInt8 } from '../../src/builder/onnx/quantize.ts';
 import { withTempDir } from '../helpers/fixtures.ts';
@@ -33,6 +33,27 @@ function matmulT(a: Float32Array, w: Float32Array, m: number, n: number, k: numb
   return out;
 }
 
+/** `linear` over W [n, k] and bias as ONNX Runtime runs it on A [m, k], with the given quantization. */
+async function runLinear(w: Float32Array, bias: Float32Array, a: Float32Array, [m, n, k]: number[], quant: QuantPolicy): Promise<Float32Array> {
+  return withTempDir(async (dir) => {
+    const src: TensorReader & { has(name: string): boolean } = {
+      has: (name) => name === 'fc.weight' || name === 'fc.bias',
+      shape: (name) => (name === 'fc.weight' ? [n, k] : [n]),
+      read: (name) => (name === 'fc.weight' ? w : bias),
+    };
+    const data = new ExternalDataWriter(join(dir, 'm.onnx.data'));
+    const g = new GraphBuilder('t', data);
+    const x = g.input('x', FLOAT, ['m', k]);
+    g.bindOutput(linear({ g, src, weights: eagerWeights(src), quant }, x, 'fc', '/fc'), 'y', FLOAT, ['m', n]);
+    await writeFile(join(dir, 'm.onnx'), g.serialize({ '': 17, 'com.microsoft': 1 }));
+    data.finish();
+    const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));
+    const y = (await session.run({ x: new ort.Tensor('float32', a, [m, k]) })).y.data as Float32Array;
+    await session.release();
+    return y;
+  });
+}
+
 describe('MatMulNBits packing', () => {
   const [m, n, k] = [3, 40, 96];
   const w = rand(1, n * k);
@@ -47,34 +68,18 @@ describe('MatMulNBits packing', () => {
   ];
   for (const cfg of cases) {
     it(`${cfg.bits}-bit, block ${cfg.blockSize}, ${cfg.symmetric ? 'symmetric' : 'asymmetric'}`, async () => {
-      await withTempDir(async (dir) => {
-        const src: TensorReader & { has(name: string): boolean } = {
-          has: (name) => name === 'fc.weight' || name === 'fc.bias',
-          shape: (name) => (name === 'fc.weight' ? [n, k] : [n]),
-          read: (name) => (name === 'fc.weight' ? w : bias),
-        };
-        const data = new ExternalDataWriter(join(dir, 'm.onnx.data'));
-        const g = new GraphBuilder('t', data);
-        const x = g.input('x', FLOAT, ['m', k]);
-        g.bindOutput(linear({ g, src, weights: eagerWeights(src), quant: { ...cfg, accuracyLevel: 0 } }, x, 'fc', '/fc'), 'y', FLOAT, ['m', n]);
-        await writeFile(join(dir, 'm.onnx'), g.serialize({ '': 17, 'com.microsoft': 1 }));
-        data.finish();
-        const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));
-        const y = (await session.run({ x: new ort.Tensor('float32', a, [m, k]) })).y.data as Float32Array;
-        await session.release();
+      const y = await runLinear(w, bias, a, [m, n, k], { ...cfg, accuracyLevel: 0 });
+      const deq = dequantizeBlocks(quantizeBlocks(w, n, k, cfg), cfg);
+      const expected = matmulT(a, deq, m, n, k, bias);
+      let diff = 0;
+      for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(y[i] - expected[i]));
+      assert.ok(diff < 1e-4, `ORT vs dequantized reference: ${diff}`);
 
-        const deq = dequantizeBlocks(quantizeBlocks(w, n, k, cfg), cfg);
-        const expected = matmulT(a, deq, m, n, k, bias);
-        let diff = 0;
-        for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(y[i] - expected[i]));
-        assert.ok(diff < 1e-4, `ORT vs dequantized reference: ${diff}`);
-
-        // The quantization error itself is bounded by half a step per weight.
-        let werr = 0;
-        for (let i = 0; i < w.length; i++) werr = Math.max(werr, Math.abs(w[i] - deq[i]));
-        const step = 2 / ((1 << cfg.bits) - 1);
-        assert.ok(werr <= step * (cfg.symmetric ? 1.01 : 0.51), `weight error ${werr} vs step ${step}`);
-      });
+      // The quantization error itself is bounded by half a step per weight.
+      let werr = 0;
+      for (let i = 0; i < w.length; i++) werr = Math.max(werr, Math.abs(w[i] - deq[i]));
+      const step = 2 / ((1 << cfg.bits) - 1);
+      assert.ok(werr <= step * (cfg.symmetric ? 1.01 : 0.51), `weight error ${werr} vs step ${step}`);
     });
   }
 });
@@ -85,43 +90,26 @@ describe('DynamicQuantizeMatMul packing (per-channel int8 weights, activations q
     const w = rand(4, n * k);
     const bias = rand(5, n);
     const a = rand(6, m * k);
-    await withTempDir(async (dir) => {
-      const src: TensorReader & { has(name: string): boolean } = {
-        has: (name) => name === 'fc.weight' || name === 'fc.bias',
-        shape: (name) => (name === 'fc.weight' ? [n, k] : [n]),
-        read: (name) => (name === 'fc.weight' ? w : bias),
-      };
-      const data = new ExternalDataWriter(join(dir, 'm.onnx.data'));
-      const g = new GraphBuilder('t', data);
-      const x = g.input('x', FLOAT, ['m', k]);
-      const quant = { bits: 8 as const, blockSize: 0, symmetric: true, accuracyLevel: 0, kernel: 'DynamicQuantizeMatMul' as const };
-      g.bindOutput(linear({ g, src, weights: eagerWeights(src), quant }, x, 'fc', '/fc'), 'y', FLOAT, ['m', n]);
-      await writeFile(join(dir, 'm.onnx'), g.serialize({ '': 17, 'com.microsoft': 1 }));
-      data.finish();
-      const session = await ort.InferenceSession.create(join(dir, 'm.onnx'));
-      const y = (await session.run({ x: new ort.Tensor('float32', a, [m, k]) })).y.data as Float32Array;
-      await session.release();
-
-      // Dequantized weights: each output channel's largest magnitude maps to ±127 exactly.
-      const { data: q, scales } = quantizePerChannelInt8(w, n, k);
-      const deq = new Float32Array(n * k);
-      for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) deq[r * k + c] = q[c * n + r] * scales[r];
-      for (let r = 0; r < n; r++) {
-        let amax = 0;
-        for (let c = 0; c < k; c++) amax = Math.max(amax, Math.abs(q[c * n + r]));
-        assert.equal(amax, 127, `channel ${r}`);
-      }
-      const expected = matmulT(a, deq, m, n, k, bias);
-      const exact = matmulT(a, w, m, n, k, bias);
-      let diff = 0;
-      let scale = 0;
-      for (let i = 0; i < y.length; i++) {
-        diff = Math.max(diff, Math.abs(y[i] - expected[i]));
-        scale = Math.max(scale, Math.abs(exact[i]));
-      }
-      // Activations in [-1, 1] quantized to uint8 (a step of 2/255) over k terms of |w| ≤ 1.
-      assert.ok(diff < (k * (2 / 255)) / 4, `ORT vs dequantized reference: ${diff}`);
-      assert.ok(diff / scale < 0.02, `relative error ${diff / scale}`);
-    });
+    const y = await runLinear(w, bias, a, [m, n, k], { bits: 8, blockSize: 0, symmetric: true, accuracyLevel: 0, kernel: 'DynamicQuantizeMatMul' });
+    // Dequantized weights: each output channel's largest magnitude maps to ±127 exactly.
+    const { data: q, scales } = quantizePerChannelInt8(w, n, k);
+    const deq = new Float32Array(n * k);
+    for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) deq[r * k + c] = q[c * n + r] * scales[r];
+    for (let r = 0; r < n; r++) {
+      let amax = 0;
+      for (let c = 0; c < k; c++) amax = Math.max(amax, Math.abs(q[c * n + r]));
+      assert.equal(amax, 127, `channel ${r}`);
+    }
+    const expected = matmulT(a, deq, m, n, k, bias);
+    const exact = matmulT(a, w, m, n, k, bias);
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < y.length; i++) {
+      diff = Math.max(diff, Math.abs(y[i] - expected[i]));
+      scale = Math.max(scale, Math.abs(exact[i]));
+    }
+    // Activations in [-1, 1] quantized to uint8 (a step of 2/255) over k terms of |w| ≤ 1.
+    assert.ok(diff < (k * (2 / 255)) / 4, `ORT vs dequantized reference: ${diff}`);
+    assert.ok(diff / scale < 0.02, `relative error ${diff / scale}`);
   });
 });

@@ -22,6 +22,34 @@ after(() => rm(dir, { recursive: true, force: true }));
 // top-5 out of 50,272 entries would overlap ~0).
 const BOUNDS = { int8: { cosine: 0.9995, top1: 1.0, top5: 0.9 }, int4: { cosine: 0.995, top1: 0.5, top5: 0.7 } } as const;
 
+/** A converted fixture's first-step logits against HF's on every case (top-1 flips are printed with HF's margin). */
+async function againstHf(folder: string, label: string): Promise<{ worst: number; agree: number; top5: number; total: number }> {
+  const model = await Blip2Model.load(folder);
+  let agree = 0;
+  let total = 0;
+  let worst = 1;
+  let top5 = 0;
+  for (const c of golden.cases) {
+    const enc = await model.encodePixels(readF32(`pixel_values/${c.image.replace(/\.[a-z]+$/, '')}.pixel_values.f32.bin`));
+    for (const p of golden.prompts) {
+      const ref = readF32(c.prompts[p.name].first_step_logits.file);
+      const got = await model.firstStepLogits(enc, p.input_ids);
+      const r = compareLogits(ref, got);
+      if (!r.top1Agrees) {
+        const [best] = topK(ref, 1);
+        const [pick] = topK(got, 1);
+        process.stderr.write(`${label} ${c.image} ${p.name}: top-1 ${pick} vs HF ${best}, HF margin ${ref[best] - ref[pick]}\n`);
+      }
+      worst = Math.min(worst, r.cosine);
+      agree += r.top1Agrees ? 1 : 0;
+      top5 += r.top5Overlap;
+      total++;
+    }
+  }
+  await model.dispose();
+  return { worst, agree, top5, total };
+}
+
 for (const quant of ['int8', 'int4'] as const) {
   describe(`${quant} accuracy against HF float32`, () => {
     it('first-step logits stay within the bounds on every case', async () => {
@@ -33,29 +61,7 @@ for (const quant of ['int8', 'int4'] as const) {
       assert.equal(m.quantization.parts.vision?.bits, 8);
       assert.equal(m.quantization.parts.vision?.kernel, quant === 'int4' ? 'DynamicQuantizeMatMul' : undefined);
       assert.equal(m.quantization.parts.decoder?.bits, quant === 'int8' ? 8 : 4);
-      const model = await Blip2Model.load(out);
-      let agree = 0;
-      let total = 0;
-      let worst = 1;
-      let top5 = 0;
-      for (const c of golden.cases) {
-        const enc = await model.encodePixels(readF32(`pixel_values/${c.image.replace(/\.[a-z]+$/, '')}.pixel_values.f32.bin`));
-        for (const p of golden.prompts) {
-          const ref = readF32(c.prompts[p.name].first_step_logits.file);
-          const got = await model.firstStepLogits(enc, p.input_ids);
-          const r = compareLogits(ref, got);
-          if (!r.top1Agrees) {
-            const [best] = topK(ref, 1);
-            const [pick] = topK(got, 1);
-            process.stderr.write(`${quant} ${c.image} ${p.name}: top-1 ${pick} vs HF ${best}, HF margin ${ref[best] - ref[pick]}\n`);
-          }
-          worst = Math.min(worst, r.cosine);
-          agree += r.top1Agrees ? 1 : 0;
-          top5 += r.top5Overlap;
-          total++;
-        }
-      }
-      await model.dispose();
+      const { worst, agree, top5, total } = await againstHf(out, quant);
       process.stderr.write(`${quant}: worst cosine ${worst}, top-1 ${agree}/${total}, mean top-5 overlap ${top5 / total}\n`);
       assert.ok(worst >= BOUNDS[quant].cosine, `worst cosine ${worst}`);
       assert.ok(agree / total >= BOUNDS[quant].top1, `top-1 agreement ${agree}/${total}`);
@@ -92,17 +98,8 @@ describe('quantized model files', () => {
     const all4 = join(dir, 'int4-all4');
     await convertCheckpoint(fixturePath('opt'), all4, { quant: 'int4', int8Projections: [] });
     assert.ok(!(await readFile(join(all4, 'decoder.onnx'), 'latin1')).includes('layers.0.fc2.weight.q8'), 'none: every projection 4-bit');
-    const worst = async (folder: string) => {
-      const model = await Blip2Model.load(folder);
-      let w = 1;
-      for (const c of golden.cases) {
-        const enc = await model.encodePixels(readF32(`pixel_values/${c.image.replace(/\.[a-z]+$/, '')}.pixel_values.f32.bin`));
-        for (const p of golden.prompts) w = Math.min(w, compareLogits(readF32(c.prompts[p.name].first_step_logits.file), await model.firstStepLogits(enc, p.input_ids)).cosine);
-      }
-      await model.dispose();
-      return w;
-    };
-    const [plain, mixed] = [await worst(all4), await worst(join(dir, 'int4'))];
+    const plain = (await againstHf(all4, 'int4 all 4-bit')).worst;
+    const mixed = (await againstHf(join(dir, 'int4'), 'int4')).worst;
     process.stderr.write(`int4 worst cosine: all projections 4-bit ${plain}, default (fc2, v_proj, out_proj 8-bit) ${mixed}\n`);
     assert.ok(mixed > plain, `${mixed} vs ${plain}`);
     await assert.rejects(convertCheckpoint(fixturePath('opt'), join(dir, 'bad-end'), { quant: 'int4', int8Projections: ['fc3'] }), /no language-model projection's name ends with "fc3"/);

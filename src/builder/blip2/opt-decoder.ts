@@ -10,7 +10,7 @@
 // new rows and follow beam search's row changes: only a few KB per layer leave ONNX Runtime per step.
 // attention_bias [B,1,S,past+S] is the additive causal/padding mask, built by the runtime.
 import type { Ctx } from '../onnx/layers.ts';
-import { FLOAT, INT64, type KvPast, type Residual, cachedKeyValues, embedTokens, embedTokensQuantized, kvCacheIO, linear, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
+import { FLOAT, INT64, type KvPast, type Residual, cachedKeyValues, embedTokens, embedTokensQuantized, kvCacheIO, linear, lookupsFromHead, multiHeadAttention, normResidual, param, skipLayerNorm } from '../onnx/layers.ts';
 import type { LanguageSpec } from './spec.ts';
 
 const P = 'language_model.model.decoder.';
@@ -23,8 +23,7 @@ export function buildOptDecoder(ctx: Ctx, s: LanguageSpec): void {
   const bias = g.input('attention_bias', FLOAT, ['batch', 1, 'sequence', 'total']);
 
   // A tied head quantized to 8-bit blocks is also the table the tokens are looked up in: one copy.
-  const sharedHead = ctx.headQuant?.bits === 8 && ctx.headQuant.kernel !== 'DynamicQuantizeMatMul';
-  const tok = sharedHead
+  const tok = lookupsFromHead(ctx.headQuant)
     ? embedTokensQuantized(ctx, `${P}embed_tokens.weight`, ctx.headQuant!, ids, '/decoder/embed_tokens')
     : embedTokens(ctx, `${P}embed_tokens.weight`, ids, '/decoder/embed_tokens');
   const embeds = g.op('Concat', [prefix, tok], { name: '/decoder/inputs_embeds/Concat', attrs: { axis: 1 } });

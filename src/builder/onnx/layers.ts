@@ -153,7 +153,7 @@ export function cachedKeyValues(ctx: Ctx, past: KvPast, k: string, v: string, na
   return { key: cat(past.key, k, 'keys'), value: cat(past.value, v, 'values') };
 }
 
-/** Declares layer i's cache inputs `${kind}.{i}.{key,value}` [batch, past, width] and outputs the new keys/values as `new_key_values.{i}.*`. */
+/** Declares layer i's cache inputs `past_key_values.{i}.{key,value}` [batch, past, width]; bindNew outputs the new keys/values as `new_key_values.{i}.*`. */
 export function kvCacheIO(ctx: Ctx, i: number, width: number): { past: KvPast; bindNew(k: string, v: string): void } {
   const { g } = ctx;
   const past = {
@@ -224,6 +224,11 @@ export function embedTokens(ctx: Ctx, table: string, ids: string, name: string):
   return g.op('Cast', [rows], { name: `${name}/Cast`, attrs: { to: DT.FLOAT } });
 }
 
+/** True when a tied table can be looked up in its head's quantized copy (8-bit MatMulNBits blocks). */
+export function lookupsFromHead(head: QuantPolicy | undefined): boolean {
+  return head?.bits === 8 && (head.kernel ?? 'MatMulNBits') === 'MatMulNBits';
+}
+
 /**
  * Token embeddings gathered from the 8-bit block-quantized copy of a tied table that the LM head
  * already stores for MatMulNBits, so the float16 table is not stored as well (OPT-2.7b: 257 MB less):
@@ -232,7 +237,7 @@ export function embedTokens(ctx: Ctx, table: string, ids: string, name: string):
  */
 export function embedTokensQuantized(ctx: Ctx, table: string, q: QuantPolicy, ids: string, name: string): string {
   const { g } = ctx;
-  if (q.bits !== 8 || q.kernel === 'DynamicQuantizeMatMul') throw new Error(`quantized embedding lookups need 8-bit blocks, got ${q.bits}-bit ${q.kernel ?? 'MatMulNBits'}`);
+  if (!lookupsFromHead(q)) throw new Error(`quantized embedding lookups need 8-bit blocks, got ${q.bits}-bit ${q.kernel ?? 'MatMulNBits'}`);
   const [data, scales, zeroPoints] = ctx.weights.use(g, table, blockQuantized(q));
   const rows = g.op('Cast', [g.op('Gather', [data, ids], { name: `${name}/data/Gather`, attrs: { axis: 0 } })], { name: `${name}/data/Cast`, attrs: { to: DT.FLOAT } });
   const zp = zeroPoints

@@ -111,10 +111,13 @@ async function decodedFacts(path: string, format: ImageType, st: { size: number;
   let exifDate: string | undefined;
   if (src.kind === 'rgb') {
     ({ width, height } = src.image);
-    // A RAW's date is in its own TIFF metadata; libheif's header reader in sharp reaches a HEIF's
-    // EXIF item even where it cannot decode HEVC.
-    const meta = src.raw?.tiff ? undefined : await sharp(path, { limitInputPixels: false }).metadata().catch(() => undefined);
-    exifDate = src.raw?.tiff ? readExifDate(src.raw.tiff) : meta?.exif ? readExifDate(meta.exif) : undefined;
+    if (src.raw?.tiff) {
+      exifDate = readExifDate(src.raw.tiff); // a RAW's date is in its own TIFF metadata
+    } else {
+      // libheif's header reader in sharp reaches a HEIF's EXIF item even where it cannot decode HEVC.
+      const meta = await sharp(path, { limitInputPixels: false }).metadata().catch(() => undefined);
+      exifDate = meta?.exif ? readExifDate(meta.exif) : undefined;
+    }
   } else {
     let meta: Metadata;
     try {
