@@ -128,7 +128,7 @@ export class InferenceService {
       const other: ModelRole = role === 'caption' ? 'retrieval' : 'caption';
       if (revived && this.status[other].dir) void this.setModel(other, this.status[other].dir);
       if (role === 'caption') {
-        const info = await host.load(dir, this.sessionSettings());
+        const info = await host.load(dir, { ...this.sessionSettings(), lowMemory: this.o.settings().lowMemory });
         this.captionInfo = info;
         return this.setStatus(role, { dir, state: 'ready', architecture: info.architecture, weights: info.weights });
       }

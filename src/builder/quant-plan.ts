@@ -9,7 +9,7 @@ export const QUANTIZATIONS: readonly Quantization[] = ['fp32', 'int8', 'int4'];
 
 export interface QuantSettings {
   quant?: Quantization;
-  /** Block size along K (power of two ≥ 16). Default 32. */
+  /** Block size along K (power of two ≥ 16). Default 32 for int8, INT4_BLOCK_SIZE for int4's 4-bit blocks. */
   blockSize?: number;
   /** Asymmetric blocks (a zero point per block) instead of symmetric. Default symmetric. */
   asymmetric?: boolean;
@@ -22,6 +22,8 @@ export interface QuantSettings {
    * Unset: DEFAULT_INT8_PROJECTIONS (those of them the checkpoint has); [] = every projection 4-bit.
    */
   int8Projections?: string[];
+  /** int4 only: block size of its 8-bit blocks (projections above, LM head). Default INT8_BLOCK_SIZE. */
+  int8BlockSize?: number;
 }
 
 /**
@@ -32,6 +34,16 @@ export interface QuantSettings {
  * 0.9797), 0.9857 with fc2 alone in 8 bits, 0.9931 with these three.
  */
 export const DEFAULT_INT8_PROJECTIONS = ['fc2', 'self_attn.v_proj', 'self_attn.out_proj', 'DenseReluDense.wo', 'SelfAttention.v', 'SelfAttention.o'] as const;
+
+/**
+ * int4's block sizes: 64 for its 4-bit blocks, 128 for its 8-bit ones. Larger blocks mean fewer
+ * float scales, which ONNX Runtime keeps twice (packed, and the original it still maps): on the
+ * full-size random OPT-2.7b (`npm run bench:quant`, `npm run bench`) the first-step cosine with fp32
+ * goes 0.9930 (32/32) → 0.9930 (32/128) → 0.9926 (64/128), and low-memory mode's peak from 3,040 to
+ * 2,808 MiB, under the 3 GB goal.
+ */
+export const INT4_BLOCK_SIZE = 64;
+export const INT8_BLOCK_SIZE = 128;
 
 /** Per graph role; absent = float32. */
 export interface QuantPlan {
@@ -51,21 +63,24 @@ export function quantPlan(s: QuantSettings): QuantPlan {
   if (!QUANTIZATIONS.includes(quant)) {
     throw new AppError('invalid_argument', `unknown quantization "${quant}"; choose one of ${QUANTIZATIONS.join(', ')}`);
   }
-  const blockSize = s.blockSize ?? 32;
+  const blockSize = s.blockSize ?? (quant === 'int4' ? INT4_BLOCK_SIZE : 32);
+  const int8BlockSize = s.int8BlockSize ?? (quant === 'int4' ? INT8_BLOCK_SIZE : blockSize);
   try {
     checkBlockSize(blockSize);
+    checkBlockSize(int8BlockSize);
   } catch (e) {
     throw new AppError('invalid_argument', (e as Error).message);
   }
   const accuracyLevel = s.accuracyLevel ?? 4;
   if (![0, 1, 2, 3, 4].includes(accuracyLevel)) throw new AppError('invalid_argument', `accuracy level must be 0-4, got ${accuracyLevel}`);
   const symmetric = !s.asymmetric;
-  const int8: QuantPolicy = { bits: 8, blockSize, symmetric, accuracyLevel };
+  const int8: QuantPolicy = { bits: 8, blockSize: int8BlockSize, symmetric, accuracyLevel };
   const int4: QuantPolicy = { bits: 4, blockSize, symmetric, accuracyLevel };
   // The image side runs 257 (vision) or 32 (Q-Former) rows per matrix: per-channel int8 weights with
   // activations quantized per call use the CPU's int8 dot products (VNNI): measured 1,126 GFLOP/s
   // against 359 for int4 MatMulNBits and 189 for fp32 (`npm run bench:kernels`).
   const dynamic: QuantPolicy = { bits: 8, blockSize: 0, symmetric: true, accuracyLevel: 0, kernel: 'DynamicQuantizeMatMul' };
+  if (s.int8BlockSize !== undefined && quant !== 'int4') throw new AppError('invalid_argument', 'the 8-bit block size is an int4 option (int8 uses --block-size)');
   if (s.int8Projections?.length && quant !== 'int4') throw new AppError('invalid_argument', '8-bit projections are an int4 option');
   if (quant === 'fp32') return {};
   // int8: the accurate choice, 8-bit blocks everywhere (activations quantized per block of 32).

@@ -4,6 +4,9 @@ import { AppError } from '../shared/errors.ts';
 import type { GenerateOptions } from '../runtime/blip2/model.ts';
 import { type ExecutionProvider, type SessionSettings, defaultCacheDir } from '../runtime/session.ts';
 
+/** Photos encoded before generating in low-memory mode: one switch of model halves per batch, not two per photo. */
+export const LOW_MEMORY_BATCH = 16;
+
 export function addGenerationFlags(cmd: Command): Command {
   return cmd
     .option('--num-beams <n>', 'beam search with N beams (1 = greedy)')
@@ -19,6 +22,7 @@ export function addGenerationFlags(cmd: Command): Command {
     .option('--seed <n>', 'seed for sampling (same seed, same text)')
     .option('--threads <n>', 'CPU threads for inference (default: all cores)')
     .option('--ort-cache', 'cache optimized graphs in ~/.cache/photo-assistant/ort (≈8% faster loads, costs the model size again on disk)')
+    .option('--low-memory', `open the image side and the language model one at a time: peak memory is the larger, not the sum (int4 OPT-2.7b: under 3 GB), at a reload per switch; several images are encoded ${LOW_MEMORY_BATCH} at a time first`)
     .option('--ep <provider>', 'execution provider: cpu, cuda, dml, coreml, webgpu (falls back to CPU when unavailable)', 'cpu');
 }
 
@@ -26,6 +30,7 @@ export interface GenerationFlags {
   numBeams?: string; maxNewTokens?: string; minNewTokens?: string; repetitionPenalty?: string;
   lengthPenalty?: string; noRepeatNgram?: string; sample?: boolean; temperature?: string;
   topK?: string; topP?: string; seed?: string; threads?: string; ep?: string; ortCache?: boolean;
+  lowMemory?: boolean;
 }
 
 export function sessionSettings(f: GenerationFlags): SessionSettings {

@@ -64,7 +64,7 @@ export function addLibraryCommands(program: Command): void {
       await metadata.syncAll();
       host.on('exit', (e) => e.reason === 'crash' && say(`inference worker crashed (${e.signal ?? e.code}); restarting`));
       await host.start();
-      const model = await host.load(o.model, sessionSettings(o));
+      const model = await host.load(o.model, { ...sessionSettings(o), ...(o.lowMemory ? { lowMemory: true } : {}) });
       // The flag, or the retrieval model an earlier `index --retrieval-model` recorded for this catalog.
       const recorded = lib.catalog.getSetting<string>(RETRIEVAL_MODEL_SETTING);
       let retrievalDir = o.retrievalModel !== undefined ? resolve(o.retrievalModel) : recorded;

@@ -3,8 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { AppError, toErrorData } from '../shared/errors.ts';
 import { convertCheckpoint } from '../builder/convert.ts';
 import type { Quantization } from '../builder/quant-plan.ts';
-import { Blip2Model, type GenerateOptions } from '../runtime/blip2/model.ts';
-import { type GenerationFlags, addGenerationFlags, generationOptions, intFlag, parseIds, sessionSettings } from './generation-flags.ts';
+import { Blip2Model, type GenerateOptions, type ImagePrefix } from '../runtime/blip2/model.ts';
+import { type GenerationFlags, LOW_MEMORY_BATCH, addGenerationFlags, generationOptions, intFlag, parseIds, sessionSettings } from './generation-flags.ts';
 import { Progress } from './progress.ts';
 import { addLibraryCommands } from './library-commands.ts';
 import { addRetrievalCommands } from './retrieval-commands.ts';
@@ -27,18 +27,20 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<checkpoint-dir>')
     .argument('<out-dir>')
     .option('--quant <kind>', 'weight precision: fp32, int8 or int4', 'fp32')
-    .option('--block-size <n>', 'quantization block size (power of two ≥ 16)', '32')
+    .option('--block-size <n>', 'quantization block size (power of two ≥ 16; default 32, int4: 64)')
     .option('--asymmetric', 'asymmetric quantization blocks (zero points)')
     .option('--accuracy-level <n>', 'MatMulNBits accuracy level: 4 = int8 activations (fast), 0 = float', '4')
     .option('--int8-projections <ends>', 'int4: language-model projections kept in 8 bits, comma-separated ends of their module paths (default: fc2,self_attn.v_proj,self_attn.out_proj and T5\'s DenseReluDense.wo,SelfAttention.v,SelfAttention.o; "none": all 4-bit)')
+    .option('--int8-block-size <n>', 'int4: block size of its 8-bit blocks (projections above and the LM head; default 128)')
     .option('--force', 'replace an existing output folder')
-    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean; blockSize: string; asymmetric?: boolean; accuracyLevel: string; int8Projections?: string }) => {
+    .action(async (ckpt: string, out: string, o: { quant: string; force?: boolean; blockSize?: string; asymmetric?: boolean; accuracyLevel: string; int8Projections?: string; int8BlockSize?: string }) => {
       const started = Date.now();
       const m = await convertCheckpoint(ckpt, out, {
         quant: o.quant as Quantization,
-        blockSize: intFlag(o.blockSize, '--block-size', 16),
+        ...(o.blockSize ? { blockSize: intFlag(o.blockSize, '--block-size', 16) } : {}),
         asymmetric: o.asymmetric,
         accuracyLevel: intFlag(o.accuracyLevel, '--accuracy-level', 0),
+        ...(o.int8BlockSize ? { int8BlockSize: intFlag(o.int8BlockSize, '--int8-block-size', 16) } : {}),
         ...(o.int8Projections ? { int8Projections: o.int8Projections === 'none' ? [] : o.int8Projections.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
         force: o.force,
         // This process exists to convert: Ctrl-C removes the temp folder before exiting.
@@ -63,10 +65,10 @@ export async function main(argv: string[]): Promise<number> {
     if (o.prompt !== undefined && o.promptIds !== undefined) throw new AppError('invalid_argument', 'use either --prompt or --prompt-ids, not both');
     const gen = generationOptions(o);
     const promptIds = o.promptIds !== undefined ? parseIds(o.promptIds, '--prompt-ids') : undefined;
-    const model = await Blip2Model.load(o.model, sessionSettings(o));
+    const model = await Blip2Model.load(o.model, sessionSettings(o), { lowMemory: o.lowMemory });
     noteMissingTokenizer(model, o.json);
     const ids = promptIds ?? model.promptIds(o.prompt);
-    exitCode = await forEachImage(images, o.json, (image) => model.encodeImage(image).then((enc) => model.generate(enc, ids, gen)));
+    exitCode = await forEachImage(images, o.json, model, (enc) => model.generate(enc, ids, gen));
     await model.dispose();
   });
 
@@ -80,8 +82,8 @@ export async function main(argv: string[]): Promise<number> {
       .option('--json', 'print a JSON object'),
   ).action(async (image: string, question: string, o: ModelFlags) => {
     const gen: GenerateOptions = generationOptions(o);
-    const model = await Blip2Model.load(o.model, sessionSettings(o));
-    exitCode = await forEachImage([image], o.json, (img) => model.encodeImage(img).then((enc) => model.ask(enc, question, gen)));
+    const model = await Blip2Model.load(o.model, sessionSettings(o), { lowMemory: o.lowMemory });
+    exitCode = await forEachImage([image], o.json, model, (enc) => model.ask(enc, question, gen));
     await model.dispose();
   });
 
@@ -108,27 +110,42 @@ function noteMissingTokenizer(model: Blip2Model, json: boolean | undefined): voi
   process.stderr.write(`photo-assistant: ${model.language.tokenizerMissing.message}; use --json to see the generated token ids\n`);
 }
 
-/** Runs `work` on every image; one failure never stops the others. Returns the exit code. */
+/**
+ * Encodes every image and runs `answer` on it; one failure never stops the others. In low-memory
+ * mode the images are encoded a batch at a time before any answer. Returns the exit code.
+ */
 async function forEachImage(
   images: string[],
   json: boolean | undefined,
-  work: (image: string) => Promise<{ text: string; tokenIds: number[] }>,
+  model: Blip2Model,
+  answer: (enc: ImagePrefix) => Promise<{ text: string; tokenIds: number[] }>,
 ): Promise<number> {
   let failures = 0;
   const progress = !json && images.length > 1 ? new Progress(images.length) : undefined;
-  for (const image of images) {
-    try {
-      const r = await work(image);
-      if (json) process.stdout.write(JSON.stringify({ image, text: r.text, tokenIds: r.tokenIds }) + '\n');
-      else progress ? progress.log(`${image}: ${r.text}`) : process.stdout.write(`${r.text}\n`);
-    } catch (err) {
-      failures++;
-      const e = toErrorData(err);
-      if (json) process.stdout.write(JSON.stringify({ image, error: e }) + '\n');
-      const msg = e.message.includes(image) ? e.message : `${image}: ${e.message}`;
-      progress ? progress.log(`error: ${msg}`, true) : process.stderr.write(`photo-assistant: ${msg}\n`);
+  const batch = model.halves.lowMemory ? LOW_MEMORY_BATCH : 1;
+  for (let start = 0; start < images.length; start += batch) {
+    const part = images.slice(start, start + batch);
+    // Only the prefix is kept: a batch of full encodings (vision output included) would cost 50 MB.
+    const encodings: PromiseSettledResult<ImagePrefix>[] = [];
+    for (const image of part) {
+      encodings.push(await model.encodeImage(image).then(({ prefix }) => ({ status: 'fulfilled' as const, value: { prefix } }), (reason) => ({ status: 'rejected' as const, reason })));
     }
-    progress?.tick();
+    for (const [i, image] of part.entries()) {
+      try {
+        const enc = encodings[i];
+        if (enc.status === 'rejected') throw enc.reason;
+        const r = await answer(enc.value);
+        if (json) process.stdout.write(JSON.stringify({ image, text: r.text, tokenIds: r.tokenIds }) + '\n');
+        else progress ? progress.log(`${image}: ${r.text}`) : process.stdout.write(`${r.text}\n`);
+      } catch (err) {
+        failures++;
+        const e = toErrorData(err);
+        if (json) process.stdout.write(JSON.stringify({ image, error: e }) + '\n');
+        const msg = e.message.includes(image) ? e.message : `${image}: ${e.message}`;
+        progress ? progress.log(`error: ${msg}`, true) : process.stderr.write(`photo-assistant: ${msg}\n`);
+      }
+      progress?.tick();
+    }
   }
   progress?.stop();
   if (failures) process.stderr.write(`photo-assistant: ${failures} of ${images.length} image(s) failed\n`);

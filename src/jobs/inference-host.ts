@@ -18,6 +18,13 @@ import type { CallOptions, Request } from './worker-channel.ts';
 import { WorkerProcess, type WorkerProcessEvents } from './worker-process.ts';
 
 export type { CallOptions } from './worker-channel.ts';
+
+export interface PhotoCallOptions extends CallOptions {
+  /** Photos likely to be asked about next (a low-memory worker encodes them now; see protocol.ts). */
+  prefetch?: readonly string[];
+}
+
+const prefetchOf = (paths: readonly string[] | undefined) => (paths?.length ? { prefetch: paths.slice(0, 32) } : {});
 export type { ExitReason } from './worker-process.ts';
 export type InferenceHostEvents = WorkerProcessEvents;
 
@@ -95,8 +102,9 @@ export class InferenceHost {
     return info;
   }
 
-  async caption(imagePath: string, options: CaptionOptions = {}, call: CallOptions = {}): Promise<GeneratedTextData> {
-    return this.call({ type: 'caption', imagePath, options }, call);
+  async caption(imagePath: string, options: CaptionOptions = {}, call: PhotoCallOptions = {}): Promise<GeneratedTextData> {
+    const { prefetch, ...rest } = call;
+    return this.call({ type: 'caption', imagePath, options, ...prefetchOf(prefetch) }, rest);
   }
 
   async ask(imagePath: string, question: string, options: AskOptions = {}, call: CallOptions = {}): Promise<GeneratedTextData> {
@@ -140,9 +148,10 @@ export class InferenceHost {
    * A caption (tokens stream through onToken) and/or the retrieval features of one photo, decoded
    * once and, when the two models share vision weights, through one vision pass.
    */
-  async analyze(imagePath: string, opts: { caption?: CaptionOptions; embed?: boolean }, call: CallOptions = {}): Promise<AnalyzeResult> {
-    const request = { type: 'analyze' as const, imagePath, embed: opts.embed ?? false, ...(opts.caption ? { caption: opts.caption } : {}) };
-    const r = await this.callParsed(request, call, AnalyzeResultSchema);
+  async analyze(imagePath: string, opts: { caption?: CaptionOptions; embed?: boolean }, call: PhotoCallOptions = {}): Promise<AnalyzeResult> {
+    const { prefetch, ...rest } = call;
+    const request = { type: 'analyze' as const, imagePath, embed: opts.embed ?? false, ...(opts.caption ? { caption: opts.caption } : {}), ...prefetchOf(prefetch) };
+    const r = await this.callParsed(request, rest, AnalyzeResultSchema);
     if (request.embed !== !!r.features || !!opts.caption !== !!r.caption) throw unexpectedAnswer('the analysis lacks a part that was asked for');
     const shape = this.retrievalShape;
     return {

@@ -16,7 +16,12 @@ export const SessionSettingsSchema = z.strictObject({
   threads: Count.optional(),
   executionProvider: z.enum(WIRE_EXECUTION_PROVIDERS).optional(),
   cacheDir: z.string().min(1).optional(),
+  /** Captioning model only: one half open at a time (runtime/blip2/model-halves.ts). */
+  lowMemory: z.boolean().optional(),
 });
+/** Photos likely to be asked about next: a low-memory worker encodes them while its image half is
+ *  open, so a run of photos switches halves once per batch (others ignore them). */
+const Prefetch = z.array(z.string().min(1)).max(32).optional();
 
 /** Generation options without callbacks (those stay in the host: onToken becomes `token` messages,
  *  signal becomes `cancel`). Strict, so a misspelt option fails instead of silently defaulting;
@@ -48,7 +53,7 @@ export const LoadRequestSchema = z.strictObject({
   type: z.literal('load'), id: Id, modelDir: z.string().min(1), settings: SessionSettingsSchema.default({}),
 });
 export const CaptionRequestSchema = z.strictObject({
-  type: z.literal('caption'), id: Id, imagePath: z.string().min(1), options: CaptionOptionsSchema.default({}),
+  type: z.literal('caption'), id: Id, imagePath: z.string().min(1), options: CaptionOptionsSchema.default({}), prefetch: Prefetch,
 });
 export const AskRequestSchema = z.strictObject({
   type: z.literal('ask'), id: Id, imagePath: z.string().min(1), question: z.string(),
@@ -67,6 +72,7 @@ export const ItmRequestSchema = z.strictObject({ type: z.literal('itm'), id: Id,
  *  the retrieval features; the caption's tokens stream as `token` messages like `caption`. */
 export const AnalyzeRequestSchema = z.strictObject({
   type: z.literal('analyze'), id: Id, imagePath: z.string().min(1), caption: CaptionOptionsSchema.optional(), embed: z.boolean(),
+  prefetch: Prefetch,
 });
 /** `id` is the id of the request to cancel; that request then ends with an error 'cancelled'. */
 export const CancelRequestSchema = z.strictObject({ type: z.literal('cancel'), id: Id });
@@ -90,6 +96,8 @@ export const ModelInfoSchema = z.object({
   label: z.string(),
   /** Its language model ('opt', 't5'), so a chat can show which model answered. */
   language: z.string().optional(),
+  /** Loaded in low-memory mode (one half open at a time). */
+  lowMemory: z.boolean().optional(),
 });
 export const RetrievalModelInfoSchema = z.strictObject({
   dir: z.string(), modelId: z.string(), weights: z.string(), queries: z.number().int().positive(),

@@ -12,7 +12,7 @@ import type { ort } from '../runtime/session.ts';
 import type { RetrievalModelInfo } from './protocol.ts';
 
 /** Encodings kept per model for follow-up requests on the same photo (each holds the vision output). */
-const ENCODING_CACHE_SIZE = 4;
+export const DEFAULT_ENCODING_CACHE = 4;
 
 export interface RetrievalEncodingData {
   /** The vision output the features came from (the captioning model's when shared), for ITM. */
@@ -36,9 +36,11 @@ export class ImageEncodings {
   private caption: Blip2Model | null = null;
   private retrieval: LocalRetrievalEncoder | null = null;
   private shared = false;
-  private readonly captionCache = new Lru<ImageEncoding>();
-  private readonly retrievalCache = new Lru<RetrievalEncodingData>();
+  private readonly captionCache = new Lru<ImageEncoding>(() => this.capacity);
+  private readonly retrievalCache = new Lru<RetrievalEncodingData>(() => this.capacity);
   visionRuns = 0;
+  /** Photos kept per model (more in low-memory mode, where photos are encoded ahead). */
+  capacity = DEFAULT_ENCODING_CACHE;
 
   /** Call whenever either model changes; cached encodings of the replaced model are dropped. */
   setModels(caption: Blip2Model | null, retrieval: LocalRetrievalEncoder | null): void {
@@ -110,6 +112,7 @@ export interface PhotoInput {
 /** Insertion-ordered map used as an LRU. */
 class Lru<T> {
   private readonly map = new Map<string, T>();
+  constructor(private readonly capacity: () => number) {}
   get(key: string | null): T | undefined {
     if (key === null) return undefined;
     const hit = this.map.get(key);
@@ -122,7 +125,7 @@ class Lru<T> {
   set(key: string | null, value: T): void {
     if (key === null) return;
     this.map.set(key, value);
-    if (this.map.size > ENCODING_CACHE_SIZE) this.map.delete(this.map.keys().next().value!);
+    while (this.map.size > this.capacity()) this.map.delete(this.map.keys().next().value!);
   }
   clear(): void {
     this.map.clear();

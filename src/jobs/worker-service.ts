@@ -17,7 +17,7 @@ import {
 } from './protocol.ts';
 import { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import { encodeMatrix } from './matrix-codec.ts';
-import { ImageEncodings, type PhotoInput, retrievalInfo } from './worker-retrieval.ts';
+import { DEFAULT_ENCODING_CACHE, ImageEncodings, type PhotoInput, retrievalInfo } from './worker-retrieval.ts';
 
 // The wire list of providers must stay the runtime's list: a compile error here if they drift.
 type WireEP = (typeof WIRE_EXECUTION_PROVIDERS)[number];
@@ -35,6 +35,9 @@ type Job = Exclude<ParsedHostMessage, { type: 'cancel' } | { type: 'shutdown' }>
 interface Queued { job: Job; controller: AbortController }
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Photos a low-memory worker encodes ahead of their requests (one switch of halves per this many + 1). */
+export const LOW_MEMORY_PREFETCH = 15;
 
 export class WorkerService {
   private model: Blip2Model | null = null;
@@ -144,10 +147,11 @@ export class WorkerService {
         const enc = await this.encodings.forRetrieval(slot, await this.encodings.open(job.imagePath));
         return { probabilities: await slot.itmWith(enc.imageEmbeds, job.texts, signal) };
       }
-      case 'analyze': return this.analyze(job.id, job.imagePath, job.caption, job.embed, signal);
+      case 'analyze': return this.analyze(job, signal);
       default: {
         const model = this.requireModel();
         const enc = await this.encodings.forCaption(model, await this.encodings.open(job.imagePath));
+        if (job.type === 'caption') await this.prefetch(job.prefetch, false, signal);
         throwIfAborted(signal);
         if (job.type === 'caption') {
           this.log('debug', `caption ${job.id} prompt: ${JSON.stringify(job.options.prompt ?? '')}`);
@@ -163,7 +167,8 @@ export class WorkerService {
   }
 
   /** Caption and/or retrieval features of one photo: one decode, one vision pass when shared. */
-  private async analyze(id: string, imagePath: string, caption: CaptionOptions | undefined, embed: boolean, signal: AbortSignal): Promise<AnalyzeResultData> {
+  private async analyze(job: Extract<Job, { type: 'analyze' }>, signal: AbortSignal): Promise<AnalyzeResultData> {
+    const { id, imagePath, caption, embed } = job;
     // Both models are checked before any work, so a missing one costs nothing.
     const model = caption ? this.requireModel() : null;
     const slot = embed ? this.requireRetrieval() : null;
@@ -174,6 +179,7 @@ export class WorkerService {
     const features = slot && (await this.encodings.forRetrieval(slot, photo)).imageFeatures;
     const visionPasses = this.encodings.visionRuns - before;
     this.log('debug', `analyze ${id}: ${visionPasses} vision pass(es), shared vision ${this.encodings.sharedVision}`);
+    if (model) await this.prefetch(job.prefetch, embed, signal);
     throwIfAborted(signal);
     let text: GeneratedTextData | undefined;
     if (model && enc) {
@@ -186,6 +192,26 @@ export class WorkerService {
       ...(slot && features ? { features: encodeMatrix(features, slot.queries, slot.embedDim) } : {}),
       visionPasses,
     };
+  }
+
+  /**
+   * Low-memory mode: encodes the photos the host expects to ask about next while the image half is
+   * open, so their own requests find the encodings cached and only the language half is opened.
+   */
+  private async prefetch(paths: readonly string[] | undefined, embed: boolean, signal: AbortSignal): Promise<void> {
+    const model = this.model;
+    if (!paths?.length || !model?.halves.lowMemory) return;
+    for (const path of paths.slice(0, LOW_MEMORY_PREFETCH)) {
+      if (signal.aborted) return;
+      try {
+        const photo = await this.encodings.open(path);
+        await this.encodings.forCaption(model, photo);
+        if (embed && this.retrieval) await this.encodings.forRetrieval(this.retrieval, photo);
+      } catch (err) {
+        // The photo's own request reports the error, naming the file.
+        this.log('debug', `prefetch of ${path} failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Runs a generation, streaming each token with the text so far as `token` messages. */
@@ -212,24 +238,27 @@ export class WorkerService {
     return this.retrieval;
   }
 
-  private async load(dir: string, settings: { threads?: number; executionProvider?: ExecutionProvider }): Promise<ModelInfo> {
+  private async load(dir: string, settings: SessionSettings & { lowMemory?: boolean }): Promise<ModelInfo> {
+    const { lowMemory, ...session } = settings;
     // Load the new model before releasing the old one: a failed load leaves the worker usable.
-    const model = await Blip2Model.load(dir, this.sessionSettings(settings));
+    const model = await Blip2Model.load(dir, this.sessionSettings(session), { lowMemory });
     const old = this.model;
     this.model = model;
     this.encodings.setModels(model, this.retrieval);
+    this.encodings.capacity = lowMemory ? LOW_MEMORY_PREFETCH + 1 : DEFAULT_ENCODING_CACHE;
     await old?.dispose().catch((err) => this.log('warn', `releasing the previous model failed: ${(err as Error).message}`));
     if (this.retrieval) this.log('info', `vision shared with the retrieval model: ${this.encodings.sharedVision}`);
     const m = model.manifest;
     return {
       dir, kind: m.kind, architecture: m.architecture, weights: m.quantization.weights, imageSize: m.shapes.imageSize,
       queries: m.shapes.queries, hasTokenizer: model.tokenizer !== null, createdAt: m.createdAt,
-      label: modelLabel(m, basename(dir)), language: model.language.type,
+      label: modelLabel(m, basename(dir)), language: model.language.type, lowMemory: model.halves.lowMemory,
     };
   }
 
-  private async loadRetrieval(dir: string, settings: SessionSettings): Promise<RetrievalModelInfo> {
-    const slot = await LocalRetrievalEncoder.load(dir, this.sessionSettings(settings), { deferVision: true });
+  private async loadRetrieval(dir: string, settings: SessionSettings & { lowMemory?: boolean }): Promise<RetrievalModelInfo> {
+    const { lowMemory: _, ...session } = settings; // the retrieval model has no halves to switch
+    const slot = await LocalRetrievalEncoder.load(dir, this.sessionSettings(session), { deferVision: true });
     const old = this.retrieval;
     this.retrieval = slot;
     this.encodings.setModels(this.model, slot);

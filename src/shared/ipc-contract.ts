@@ -59,6 +59,7 @@ export type GenerationChoices = z.infer<typeof GenerationChoicesSchema>;
 export const SettingsPatchSchema = z.strictObject({
   threads: z.number().int().min(0).max(256).optional(),
   executionProvider: z.enum(['cpu', 'cuda', 'dml', 'coreml', 'webgpu']).optional(),
+  lowMemory: z.boolean().optional(),
   xmp: z.enum(['off', 'sidecar']).optional(),
   sidecarNaming: z.enum(['ext', 'base']).optional(),
   pairPreference: z.enum(['jpeg', 'raw']).optional(),

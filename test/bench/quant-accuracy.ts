@@ -7,7 +7,8 @@
 //   - the decoder's error alone: first-step logits from fp32's prefix, against fp32's logits;
 //   - both together, as `npm run bench` reports them.
 // Variants are quant settings as JSON, e.g. b16='{"blockSize":16}' asym='{"asymmetric":true}'
-// acc0='{"accuracyLevel":0}' (see src/builder/quant-plan.ts).
+// acc0='{"accuracyLevel":0}' (see src/builder/quant-plan.ts). KEEP_VARIANTS=1 keeps their folders
+// (variant-<name> in the bench cache) for `npm run bench`'s children.
 import * as ort from 'onnxruntime-node';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -64,5 +65,5 @@ for (const arg of process.argv.slice(2)) {
   rmSync(dir, { recursive: true, force: true });
   await convertCheckpoint(join(CACHE, 'blip2-opt-2.7b-random'), dir, { quant: 'int4', ...JSON.parse(json ?? '{}') });
   await measure(name, dir);
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.KEEP_VARIANTS) rmSync(dir, { recursive: true, force: true });
 }

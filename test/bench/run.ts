@@ -1,7 +1,8 @@
 // `npm run bench`: full-size BLIP-2 OPT-2.7b (random weights, real shapes) converted to fp32 /
 // int8 / int4 and timed stage by stage, next to this machine's measured limits. Prints a table
-// and writes JSON. Usage: npm run bench [-- [t5] fp32 int8 int4] (default all three; `t5` benches a
-// BLIP-2 Flan-T5-XL instead, whose prefill is the encoder plus the first decoder step).
+// and writes JSON; int4 also runs in low-memory mode (a batch of photos, one model half at a time).
+// Usage: npm run bench [-- [t5] fp32 int8 int4] (default all three; `t5` benches a BLIP-2
+// Flan-T5-XL instead, whose prefill is the encoder plus the first decoder step).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -79,6 +80,9 @@ for (const q of quants) {
   log(`running ${q} again (warm start)…`);
   const warm = child('infer-child.ts', [out, photo, join(CACHE, `logits-${tag}${q}.bin`)]);
 
+  // int4 in low-memory mode too (one model half at a time): a batch captioned as the CLI does it.
+  const low = q === 'int4' && !t5 ? (log('running int4 in low-memory mode…'), child('low-memory-child.ts', [out, PHOTOS])) : undefined;
+
   const m = await readManifest(out);
   const o = t5 ? { vocab: FLAN_T5_XL.vocab, hidden: FLAN_T5_XL.hidden, positions: 0 } : OPT_27B.opt;
   const tableBytes = o.vocab * o.hidden * 4;
@@ -102,6 +106,10 @@ for (const q of quants) {
     rssPrivateMiB: warm.rssAnonMiB, rssFileBackedMiB: warm.rssFileMiB,
     decodeBytesPerTokenGiB: perToken / 2 ** 30, decodeBoundMs: boundMs, decodeFractionOfBound: boundMs / warm.decodeMsPerToken,
     visionFractionOfGemmBound: visionBoundMs / warm.visionMs,
+    ...(low ? {
+      lowMemoryPeakRssMiB: low.peakRssMiB, lowMemorySecondsPerPhoto: low.secondsPerPhoto, lowMemoryBatch: low.batch,
+      lowMemoryImageOpenSeconds: low.imageHalfReopenSeconds, lowMemoryLanguageOpenSeconds: low.languageHalfOpenSeconds,
+    } : {}),
   };
 }
 
@@ -128,7 +136,11 @@ const GOALS: [string, (r: Record<string, number | string | boolean>) => number |
   ['caption20Seconds', (r) => Number(r.caption20Seconds), (v) => v <= 5.4, '≤ 5.4 s'],
   ['decodeFractionOfBound', (r) => Number(r.decodeFractionOfBound), (v) => v >= 0.7, '≥ 0.70'],
   ['visionMs', (r) => Number(r.visionMs), (v) => v <= 2000, '≤ 2000 ms'],
+  // Memory: both halves open peak at their sum; low-memory mode (one at a time) is the 3 GB answer,
+  // and its 20-token caption per photo, switches included, is held to the same speed goal.
   ['captionPeakRssMiB', (r) => Number(r.captionPeakRssMiB), (v) => v * 2 ** 20 <= 3e9, '≤ 3 GB (2861 MiB)'],
+  ['lowMemoryPeakRssMiB', (r) => (r.lowMemoryPeakRssMiB === undefined ? undefined : Number(r.lowMemoryPeakRssMiB)), (v) => v * 2 ** 20 <= 3e9, '≤ 3 GB (2861 MiB)'],
+  ['lowMemorySecondsPerPhoto', (r) => (r.lowMemorySecondsPerPhoto === undefined ? undefined : Number(r.lowMemorySecondsPerPhoto)), (v) => v <= 5.4, '≤ 5.4 s'],
   ['logitsCosineVsFp32', (r) => (r.logitsCosineVsFp32 === undefined ? undefined : Number(r.logitsCosineVsFp32)), (v) => v >= 0.99, '≥ 0.99'],
   ['top5Overlap', (r) => (r.top5Overlap === undefined ? undefined : Number(r.top5Overlap)), (v) => v >= 0.8, '≥ 0.8'],
 ];
@@ -138,7 +150,7 @@ if (rows.int4) {
   for (const [name, get, ok, goal] of GOALS) {
     const v = get(rows.int4);
     goals[name] = { value: v ?? null, goal, met: v === undefined ? null : ok(v) };
-    console.log(`  ${name.padEnd(24)} ${v === undefined ? 'not measured (run fp32 first)' : fmt(v).padStart(10)}  ${goal.padEnd(18)} ${v === undefined ? '' : ok(v) ? 'met' : 'NOT met'}`);
+    console.log(`  ${name.padEnd(24)} ${v === undefined ? 'not measured' : fmt(v).padStart(10)}  ${goal.padEnd(18)} ${v === undefined ? '' : ok(v) ? 'met' : 'NOT met'}`);
   }
 }
 const result = { date: new Date().toISOString(), machine: limits, rows, goals };

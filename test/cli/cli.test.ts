@@ -79,6 +79,22 @@ describe('photo-assistant CLI', () => {
     assert.match(r.stderr, /broken\.jpg/);
   });
 
+  it('caption --low-memory: the same ids in input order, a corrupt image reported among the batch', async () => {
+    const bad = join(dir, 'broken-low.jpg');
+    await writeFile(bad, 'this is not a jpeg');
+    const images = golden.cases.map((c: any) => fixturePath(`images/${c.image}`));
+    const r = await runCli(['caption', images[0], bad, ...images, '--model', model, '--json', '--low-memory']);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.image), [images[0], bad, ...images]);
+    assert.equal(lines[1].error.code, 'photo_unreadable');
+    for (const line of lines.filter((l) => !l.error)) {
+      const c = golden.cases.find((x: any) => line.image.endsWith(x.image));
+      assert.deepEqual([2, ...line.tokenIds], c.prompts.empty.greedy.sequence, line.image);
+    }
+    assert.match(r.stderr, /broken-low\.jpg/);
+  });
+
   it('plain output prints readable captions; bad flags and missing models fail clearly', async () => {
     const img = fixturePath(`images/${golden.cases[0].image}`);
     const ok = await runCli(['caption', img, '--model', model, '--max-new-tokens', '5']);

@@ -283,6 +283,12 @@ describe('with the tiny captioning and retrieval models', () => {
     assert.match(await dialog.innerText(), /Nothing leaves this computer/);
     await dialog.getByTestId('model-caption').getByText(/^ready/).waitFor();
     await app.screenshot('settings');
+    // Low memory: stored, and the captioning model reloaded with it (then back, for the steps after).
+    for (const on of [true, false]) {
+      await dialog.getByLabel(/^Low memory/).setChecked(on);
+      await until(`low memory ${on} stored`, async () => (await app.service.getState()).settings.lowMemory === on);
+      await dialog.getByTestId('model-caption').getByText(/^ready/).waitFor();
+    }
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     // The menu's commands reach the views (main owns the menu).

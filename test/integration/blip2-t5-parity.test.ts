@@ -74,7 +74,7 @@ for (const c of golden.cases) {
       const g = c.prompts[p.name];
       it(`prompt "${p.name}": encoder runs over [queries; prompt], first-step logits within 1e-3`, async () => {
         const enc = await model.encodePixels(pixelsOf(c.image));
-        const stepper = model.language.stepper(enc.prefix, p.input_ids) as T5Stepper;
+        const stepper = (await model.halves.use('language', async (g) => g.stepper(enc.prefix, p.input_ids))) as T5Stepper;
         const logits = await stepper.prefill();
         assert.equal(stepper.encoderHiddenStates?.length, (8 + p.input_ids.length) * 32);
         const ref = readF32(g.first_step_logits.file);

@@ -98,7 +98,7 @@ for (const [k, c] of [...CASES, ...QUANTIZED].entries()) {
     it('encoder output, first step and cached beam steps (expand, reorder, grow) match the reference', async () => {
       const enc = await model.encodePixels(pixels());
       const V = c.shape.vocab;
-      const stepper = model.language.stepper(enc.prefix, PROMPT) as T5Stepper;
+      const stepper = (await model.halves.use('language', async (g) => g.stepper(enc.prefix, PROMPT))) as T5Stepper;
       const first = await stepper.prefill();
       const encRef = ref.encode(enc.prefix, PROMPT);
       assertClose(stepper.encoderHiddenStates!, encRef.v, 'encoder output');

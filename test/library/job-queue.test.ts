@@ -72,6 +72,18 @@ describe('JobQueue', () => {
     assert.deepEqual(q.counts(), { pending: 0, running: 2, done: 0, failed: 0 });
   });
 
+  it('nextPaths names the files of the jobs claimNext takes next, in that order, claiming nothing', () => {
+    const [a, b, c] = ['a.jpg', 'b.jpg', 'c.jpg'].map((f) => addPhoto(f));
+    for (const p of [a, b, c]) q.enqueue(p, 'caption');
+    cat.markFileMissing(join(dir, 'b.jpg'));
+    assert.deepEqual(q.nextPaths(5, { kind: 'caption' }), [join(dir, 'a.jpg'), join(dir, 'c.jpg')]);
+    assert.deepEqual(q.nextPaths(1), [join(dir, 'a.jpg')]);
+    assert.deepEqual(q.nextPaths(0), []);
+    assert.deepEqual(q.counts(), { pending: 3, running: 0, done: 0, failed: 0 });
+    assert.equal(q.claimNext('w')!.path, join(dir, 'a.jpg'));
+    assert.deepEqual(q.nextPaths(5), [join(dir, 'c.jpg')]);
+  });
+
   it('leaves jobs of offline or missing photos waiting', () => {
     const a = addPhoto('a.jpg');
     const b = addPhoto('b.jpg');

@@ -99,6 +99,8 @@ describe('PhotoIndexer', () => {
     const id = lib.catalog.listPhotos()[0].id;
     // The scan queued the photo; the user typed a caption before the worker got to it.
     assert.equal(lib.catalog.jobs.counts().pending, 1);
+    // Later than the job by the clock's millisecond resolution (in the same millisecond nothing says which came first).
+    await new Promise((r) => setTimeout(r, 5));
     lib.catalog.setUserCaption(id, 'my coffee, my words');
     let calls = 0;
     const counting: PhotoInference = {
@@ -195,5 +197,44 @@ describe('PhotoIndexer', () => {
     assert.deepEqual([job.state, job.attempts], ['pending', 0]);
     assert.equal((await ix.step())?.outcome, 'done');
     lib.close();
+  });
+
+  it('a low-memory worker encodes the queued photos ahead: one vision pass each, captions as with both halves open', async () => {
+    const low = new InferenceHost();
+    await low.start();
+    try {
+      const info = await low.load(await tinyModel('opt'), { threads: 1, lowMemory: true });
+      assert.equal(info.lowMemory, true);
+      const lowEncoder = new HostRetrievalEncoder(low, await low.loadRetrieval(await tinyModel('itm'), { threads: 1 }));
+      // What the indexer asks of the real worker, and what the worker says it did.
+      const seen: { path: string; prefetch: readonly string[]; visionPasses: number }[] = [];
+      const spy: PhotoInference = {
+        caption: (path, options, call) => low.caption(path, options, call),
+        embedImage: (path, call) => low.embedImage(path, call),
+        analyze: async (path, opts, call) => {
+          const r = await low.analyze(path, opts, call);
+          seen.push({ path, prefetch: call?.prefetch ?? [], visionPasses: r.visionPasses });
+          return r;
+        },
+      };
+      const { lib, folder } = await library();
+      const analysis = await PhotoAnalysis.load(lib.catalog, lowEncoder);
+      const run = await steps(indexer(lib, { search: { analysis }, inference: spy }));
+      assert.deepEqual(run.map((s) => s.outcome), ['done', 'done', 'done']);
+      const paths = seen.map((x) => x.path);
+      assert.deepEqual(seen[0].prefetch, paths.slice(1), 'the first request names the queued photos');
+      assert.ok(seen[0].visionPasses >= 1);
+      assert.deepEqual(seen.slice(1).map((x) => x.visionPasses), [0, 0], 'the others were encoded with the first, while its image half was open');
+      // The same captions as the worker with both halves open.
+      for (const path of paths) {
+        const id = lib.catalog.fileByPath(path)!.photoId;
+        assert.equal(lib.catalog.currentCaption(id)!.text, (await host.caption(path, { maxNewTokens: 5 })).text, path);
+        assert.equal(lib.catalog.hasEmbedding(id, lowEncoder.modelId), true);
+      }
+      assert.ok(existsSync(join(folder, 'rocket.jpg.xmp')));
+      lib.close();
+    } finally {
+      await low.shutdown();
+    }
   });
 });

@@ -11,7 +11,7 @@ function noModelApp() {
   fake.handle('getState', () => ({
     firstRun: true,
     settings: {
-      captionModelDir: null, retrievalModelDir: null, threads: 0, executionProvider: 'cpu', xmp: 'off', sidecarNaming: 'ext', pairPreference: 'jpeg',
+      captionModelDir: null, retrievalModelDir: null, threads: 0, executionProvider: 'cpu', lowMemory: false, xmp: 'off', sidecarNaming: 'ext', pairPreference: 'jpeg',
       hierarchicalSubjects: false, autoCaption: true, captionPrompt: '', maxNewTokens: 30, numBeams: 1, modelsDir: null, hubEndpoint: null,
     },
     folders: [],

@@ -54,7 +54,7 @@ export function createFakeBridge(opts: FakeOptions = {}) {
   const state = (): AppState => ({
     firstRun: opts.firstRun ?? false,
     settings: {
-      captionModelDir: '/models/blip2', retrievalModelDir: null, threads: 0, executionProvider: 'cpu', xmp: 'sidecar',
+      captionModelDir: '/models/blip2', retrievalModelDir: null, threads: 0, executionProvider: 'cpu', lowMemory: false, xmp: 'sidecar',
       sidecarNaming: 'ext', pairPreference: 'jpeg', hierarchicalSubjects: false, autoCaption: true, captionPrompt: '', maxNewTokens: 30, numBeams: 1,
       modelsDir: null, hubEndpoint: null,
     },

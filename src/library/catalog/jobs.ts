@@ -142,6 +142,19 @@ export class JobQueue {
     });
   }
 
+  /** The files of the next `limit` pending jobs in the order claimNext takes them (nothing claimed). */
+  nextPaths(limit: number, opts: { kind?: JobKind } = {}): string[] {
+    if (limit <= 0) return [];
+    return stmt<{ path: string }>(
+      this.db,
+      `SELECT (SELECT f.path FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present' ORDER BY f.seen_at DESC, f.path LIMIT 1) AS path
+       FROM jobs j
+       WHERE j.state = 'pending' AND (@kind IS NULL OR j.kind = @kind)
+         AND EXISTS (SELECT 1 FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present')
+       ORDER BY j.updated_at, j.id LIMIT @limit`,
+    ).all({ kind: opts.kind ?? null, limit }).map((r) => r.path);
+  }
+
   /**
    * Runs `apply` (store the caption or tags) and marks the job done, in one transaction. Returns
    * false and applies nothing when the job is no longer running (already completed, failed, or

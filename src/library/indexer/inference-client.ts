@@ -8,6 +8,8 @@ export type { CaptionOptions, GeneratedTextData };
 export interface InferenceCall {
   /** Aborting cancels the request; it then rejects with code 'cancelled'. */
   signal?: AbortSignal;
+  /** Photos likely to be asked about next: a low-memory worker encodes them while it can. */
+  prefetch?: readonly string[];
 }
 
 export interface PhotoInference {

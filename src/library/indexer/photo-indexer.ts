@@ -43,6 +43,9 @@ export interface IndexerOptions {
 
 export type IndexTask = 'caption' | 'analyze';
 
+/** Queued photos named to the worker with each caption request (it encodes them ahead in low-memory mode). */
+const PREFETCH = 15;
+
 export interface IndexTarget { photoId: number; path: string; task: IndexTask }
 
 export type IndexStep = IndexTarget & (
@@ -110,10 +113,12 @@ export class PhotoIndexer {
     try {
       const search = this.o.search();
       const wantsVectors = search?.analysis.wants(job.photoId) ?? false;
+      // The photos queued next: a low-memory worker encodes them along with this one.
+      const call = { signal, prefetch: catalog.jobs.nextPaths(PREFETCH, { kind: 'caption' }) };
       // One request for both when search wants the photo too: one decode, one vision pass if shared.
       const r = wantsVectors
-        ? await inference.analyze(job.path, { caption: setup.options, embed: true }, { signal })
-        : { caption: await inference.caption(job.path, setup.options, { signal }), features: undefined };
+        ? await inference.analyze(job.path, { caption: setup.options, embed: true }, call)
+        : { caption: await inference.caption(job.path, setup.options, call), features: undefined };
       const text = r.caption!;
       const applied = catalog.jobs.complete(job.id, () => {
         catalog.addAiCaption(job.photoId, {

@@ -14,7 +14,8 @@ export interface TaskPrompts {
   chat(history: readonly ChatTurn[], question: string): string;
 }
 
-export interface LanguageModel {
+/** The text side of a language model: tokenizer, prompts and wording. Needs no ONNX session. */
+export interface LanguageText {
   /** 'opt', 't5': what answered, for people. */
   readonly type: string;
   readonly tokenizer: TextTokenizer | null;
@@ -25,18 +26,25 @@ export interface LanguageModel {
   readonly historyPrefix: readonly number[];
   /** A text prompt's ids as HF's processor gives them; no text → the family's empty prompt. */
   promptIds(text: string | undefined): number[];
+  /** Caption/answer text of generated ids ('' without a tokenizer). */
+  decode(ids: readonly number[]): string;
+}
+
+/** The graphs of a language model, open in ONNX Runtime. */
+export interface LanguageGraphs {
   /** A generation over one image's projected queries [queries × hidden] and prompt ids. Throws
    *  'invalid_argument' at once for ids outside the vocabulary or a prompt that does not fit. */
   stepper(prefix: Float32Array, promptIds: readonly number[]): DecoderStepper;
-  /** Caption/answer text of generated ids ('' without a tokenizer). */
-  decode(ids: readonly number[]): string;
   dispose(): Promise<void>;
 }
 
 export interface LanguageModelFamily {
   /** Graphs this family runs besides vision and qformer (keys of manifest.graphs). */
   readonly graphs: readonly string[];
-  load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel>;
+  /** The tokenizer and wording (cheap; kept while the graphs come and go in low-memory mode). */
+  text(dir: string, manifest: ModelManifest): Promise<LanguageText>;
+  /** Opens the graphs (gigabytes for the real checkpoints). */
+  open(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageGraphs>;
 }
 
 /** A session for one of the folder's graphs (its checksums identify it for the optimized-graph cache). */

@@ -9,8 +9,9 @@ import { loadPixelValues } from '../image/preprocess.ts';
 import { ensureVerified, readManifest } from '../model-folder.ts';
 import { type SessionSettings, floatTensor, type ort, run } from '../session.ts';
 import type { TextTokenizer } from '../tokenizer.ts';
-import { type LanguageModel, openGraphs } from './language-model.ts';
+import { type LanguageText, openGraphs } from './language-model.ts';
 import { languageModelFamily } from './language-models.ts';
+import { ModelHalves } from './model-halves.ts';
 import type { ChatTurn } from './prompts.ts';
 
 export interface ImageEncoding {
@@ -20,6 +21,9 @@ export interface ImageEncoding {
   /** Projected queries, the soft visual prompt [queries × lmHidden]. */
   prefix: Float32Array;
 }
+
+/** What generation needs of an encoding: the soft visual prompt alone (a third of a MB for OPT-2.7b). */
+export type ImagePrefix = Pick<ImageEncoding, 'prefix'>;
 
 export type GenerateOptions = Omit<GenerationOptions, 'eosTokenId' | 'historyPrefix'>;
 
@@ -31,32 +35,38 @@ export interface GeneratedText {
   score?: number;
 }
 
+export interface LoadOptions {
+  /** One half of the model open at a time (model-halves.ts): less memory, a reload per switch. */
+  lowMemory?: boolean;
+}
+
 export class Blip2Model {
   private constructor(
     readonly dir: string,
     readonly manifest: ModelManifest,
-    private readonly vision: ort.InferenceSession,
-    private readonly qformer: ort.InferenceSession,
-    /** The language model behind captions and answers (OPT, Flan-T5: language-models.ts). */
-    readonly language: LanguageModel,
+    /** The image side's and the language model's graphs (both open, or one at a time). */
+    readonly halves: ModelHalves,
+    /** The language model's tokenizer and wording (OPT, Flan-T5: language-models.ts). */
+    readonly language: LanguageText,
   ) {}
 
-  static async load(dir: string, settings: SessionSettings = {}): Promise<Blip2Model> {
+  static async load(dir: string, settings: SessionSettings = {}, options: LoadOptions = {}): Promise<Blip2Model> {
     const manifest = await readManifest(dir);
     await ensureVerified(dir, manifest);
     const family = languageModelFamily(manifest, dir);
-    const [vision, qformer] = await openGraphs(dir, manifest, ['vision', 'qformer'], settings);
-    try {
-      return new Blip2Model(dir, manifest, vision, qformer, await family.load(dir, manifest, settings));
-    } catch (err) {
-      // A failed load must not keep gigabytes of sessions alive.
-      await Promise.allSettled([vision.release(), qformer.release()]);
-      throw err;
-    }
+    const language = await family.text(dir, manifest);
+    const halves = await ModelHalves.create({
+      image: async () => {
+        const [vision, qformer] = await openGraphs(dir, manifest, ['vision', 'qformer'], settings);
+        return { vision, qformer };
+      },
+      language: () => family.open(dir, manifest, settings),
+    }, options.lowMemory ?? false);
+    return new Blip2Model(dir, manifest, halves, language);
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.vision.release(), this.qformer.release(), this.language.dispose()]);
+    await this.halves.dispose();
   }
 
   /** The tokenizer of the language model; null when the folder has none this runtime can read. */
@@ -72,13 +82,13 @@ export class Blip2Model {
   /** The vision encoder alone: pixel values [3 × S × S] → image embeddings (kept in ORT). */
   async runVision(pixels: Float32Array): Promise<{ imageEmbeds: ort.Tensor; visionEmbeddings: Float32Array }> {
     const s = this.manifest.shapes.imageSize;
-    const v = await run(this.vision, { pixel_values: floatTensor(pixels, [1, 3, s, s]) }, 'vision encoder');
+    const v = await this.halves.use('image', (g) => run(g.vision, { pixel_values: floatTensor(pixels, [1, 3, s, s]) }, 'vision encoder'));
     return { imageEmbeds: v.image_embeds, visionEmbeddings: v.vision_embeddings.data as Float32Array };
   }
 
   /** The Q-Former and language projection over one image's embeddings. */
   async runQFormer(imageEmbeds: ort.Tensor): Promise<{ queryOutput: Float32Array; prefix: Float32Array }> {
-    const q = await run(this.qformer, { image_embeds: imageEmbeds }, 'Q-Former');
+    const q = await this.halves.use('image', (g) => run(g.qformer, { image_embeds: imageEmbeds }, 'Q-Former'));
     return { queryOutput: q.query_output.data as Float32Array, prefix: q.language_projection.data as Float32Array };
   }
 
@@ -97,16 +107,15 @@ export class Blip2Model {
   }
 
   /** First-step logits after the prompt (one forward pass), for parity checks and scoring. */
-  async firstStepLogits(enc: ImageEncoding, promptIds: readonly number[]): Promise<Float32Array> {
-    return this.language.stepper(enc.prefix, promptIds).prefill();
+  async firstStepLogits(enc: ImagePrefix, promptIds: readonly number[]): Promise<Float32Array> {
+    return this.halves.use('language', (g) => g.stepper(enc.prefix, promptIds).prefill());
   }
 
-  async generate(enc: ImageEncoding, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedText> {
+  async generate(enc: ImagePrefix, promptIds: readonly number[], options: GenerateOptions = {}): Promise<GeneratedText> {
     const defaults = this.manifest.generation as GenerateOptions;
-    const stepper = this.language.stepper(enc.prefix, promptIds);
-    const result = await generate(stepper, {
+    const result = await this.halves.use('language', (g) => generate(g.stepper(enc.prefix, promptIds), {
       ...defaults, ...options, eosTokenId: this.manifest.tokens.eos, historyPrefix: this.language.historyPrefix,
-    });
+    }));
     return { ...result, text: this.decode(result.tokenIds) };
   }
 
@@ -114,19 +123,19 @@ export class Blip2Model {
     return this.language.decode(ids);
   }
 
-  async caption(enc: ImageEncoding, opts: GenerateOptions & { prompt?: string; promptIds?: number[] } = {}): Promise<GeneratedText> {
+  async caption(enc: ImagePrefix, opts: GenerateOptions & { prompt?: string; promptIds?: number[] } = {}): Promise<GeneratedText> {
     const { prompt, promptIds, ...gen } = opts;
     return this.generate(enc, promptIds ?? this.promptIds(prompt), gen);
   }
 
   /** Visual question answering in the wording of the model's language model. */
-  async ask(enc: ImageEncoding, question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
+  async ask(enc: ImagePrefix, question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
     if (!question.trim()) throw new AppError('invalid_argument', 'the question is empty');
     return this.generate(enc, this.promptIds(this.language.prompts.question(question)), opts);
   }
 
   /** One chat turn; the caller keeps the history. */
-  async chat(enc: ImageEncoding, history: readonly ChatTurn[], question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
+  async chat(enc: ImagePrefix, history: readonly ChatTurn[], question: string, opts: GenerateOptions = {}): Promise<GeneratedText> {
     if (!question.trim()) throw new AppError('invalid_argument', 'the question is empty');
     return this.generate(enc, this.promptIds(this.language.prompts.chat(history, question)), opts);
   }

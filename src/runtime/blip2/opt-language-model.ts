@@ -3,17 +3,14 @@
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { SessionSettings } from '../session.ts';
 import { decodeGenerated, loadOptTokenizer } from '../tokenizer.ts';
-import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
+import { type LanguageGraphs, type LanguageModelFamily, type LanguageText, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
 import { OptDecoderStepper } from './opt-stepper.ts';
 import { chatPrompt, questionPrompt } from './prompts.ts';
 
 export const optFamily: LanguageModelFamily = {
   graphs: ['decoder'],
-  async load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel> {
+  async text(dir: string, manifest: ModelManifest): Promise<LanguageText> {
     const tokenizer = await loadOptTokenizer(dir);
-    const [decoder] = await openGraphs(dir, manifest, ['decoder'], settings);
-    const lang = manifest.shapes.language!;
-    const queries = manifest.shapes.queries;
     const missing = noTokenizer(dir);
     return {
       type: 'opt',
@@ -27,11 +24,18 @@ export const optFamily: LanguageModelFamily = {
         if (!tokenizer) throw missing;
         return tokenizer.encode(text);
       },
+      decode: (ids) => (tokenizer ? decodeGenerated(tokenizer, ids) : ''),
+    };
+  },
+  async open(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageGraphs> {
+    const [decoder] = await openGraphs(dir, manifest, ['decoder'], settings);
+    const lang = manifest.shapes.language!;
+    const queries = manifest.shapes.queries;
+    return {
       stepper(prefix, promptIds) {
         checkPrompt(promptIds, lang, queries, 'OPT decoder');
         return new OptDecoderStepper(decoder, lang, prefix, promptIds);
       },
-      decode: (ids) => (tokenizer ? decodeGenerated(tokenizer, ids) : ''),
       dispose: () => decoder.release(),
     };
   },

@@ -6,21 +6,19 @@ import { type AppError, errorCode } from '../../shared/errors.ts';
 import type { ModelManifest } from '../../shared/model-manifest.ts';
 import type { SessionSettings } from '../session.ts';
 import { type TextTokenizer, decodeGenerated, loadT5Tokenizer } from '../tokenizer.ts';
-import { type LanguageModel, type LanguageModelFamily, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
+import { type LanguageGraphs, type LanguageModelFamily, type LanguageText, checkPrompt, noTokenizer, openGraphs } from './language-model.ts';
 import { chatPrompt, shortAnswerPrompt } from './prompts.ts';
 import { type T5Sizes, T5Stepper } from './t5-stepper.ts';
 
+const decoderStartOf = (manifest: ModelManifest) => manifest.tokens.decoderStart ?? manifest.tokens.pad;
+
 export const t5Family: LanguageModelFamily = {
   graphs: ['encoder', 'decoder'],
-  async load(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageModel> {
+  async text(dir: string, manifest: ModelManifest): Promise<LanguageText> {
     const tokenizer = await loadT5Tokenizer(dir).catch((err) => {
       if (errorCode(err) === 'tokenizer_missing') return err as AppError; // spiece.model only: token ids still work
       throw err;
     });
-    const [encoder, decoder] = await openGraphs(dir, manifest, ['encoder', 'decoder'], settings);
-    const lang = manifest.shapes.language! as T5Sizes;
-    const queries = manifest.shapes.queries;
-    const decoderStart = manifest.tokens.decoderStart ?? manifest.tokens.pad;
     const tok: TextTokenizer | null = tokenizer instanceof Error ? null : tokenizer;
     const missing = tokenizer instanceof Error ? tokenizer : noTokenizer(dir);
     return {
@@ -29,18 +27,25 @@ export const t5Family: LanguageModelFamily = {
       tokenizerMissing: missing,
       prompts: { question: shortAnswerPrompt, chat: chatPrompt },
       // HF's decoder input_ids start with the start token; its processors see it.
-      historyPrefix: [decoderStart],
+      historyPrefix: [decoderStartOf(manifest)],
       promptIds(text) {
         // T5's tokenizer ends every text with </s>; no prompt is </s> alone (HF's BLIP-2 default).
         if (!text) return [manifest.tokens.eos[0]];
         if (!tok) throw missing;
         return tok.encode(text);
       },
+      decode: (ids) => (tok ? decodeGenerated(tok, ids) : ''),
+    };
+  },
+  async open(dir: string, manifest: ModelManifest, settings: SessionSettings): Promise<LanguageGraphs> {
+    const [encoder, decoder] = await openGraphs(dir, manifest, ['encoder', 'decoder'], settings);
+    const lang = manifest.shapes.language! as T5Sizes;
+    const queries = manifest.shapes.queries;
+    return {
       stepper(prefix, promptIds) {
         checkPrompt(promptIds, lang, queries, 'T5 encoder');
-        return new T5Stepper({ encoder, decoder }, lang, prefix, promptIds, decoderStart);
+        return new T5Stepper({ encoder, decoder }, lang, prefix, promptIds, decoderStartOf(manifest));
       },
-      decode: (ids) => (tok ? decodeGenerated(tok, ids) : ''),
       dispose: async () => { await Promise.all([encoder.release(), decoder.release()]); },
     };
   },

@@ -1,0 +1,98 @@
+// Which halves of a captioning model are open in ONNX Runtime: the image side (vision encoder and
+// Q-Former) and the language model. Normally both stay open. In low-memory mode one at a time:
+// opening one releases the other first, so the process peaks at the larger half instead of the sum
+// (blip2-opt-2.7b int4: about 1.1 GB and 2.7 GB). Each switch re-loads a half (ONNX Runtime re-packs
+// its weights: seconds), so callers that can should batch: encode several photos, then generate for
+// all of them (the CLI's caption does).
+import { AppError } from '../../shared/errors.ts';
+import type { ort } from '../session.ts';
+import type { LanguageGraphs } from './language-model.ts';
+
+export interface ImageGraphs {
+  vision: ort.InferenceSession;
+  qformer: ort.InferenceSession;
+}
+
+export type Half = 'image' | 'language';
+
+interface Openers {
+  image(): Promise<ImageGraphs>;
+  language(): Promise<LanguageGraphs>;
+}
+
+interface Graphs {
+  image: ImageGraphs;
+  language: LanguageGraphs;
+}
+
+export class ModelHalves {
+  private readonly open: { image?: ImageGraphs; language?: LanguageGraphs } = {};
+  /** In low-memory mode every use waits for the one before it: a half is never released under a run. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** How many times a half was opened (the first opening of each included). */
+  opened = 0;
+  private disposed = false;
+
+  private constructor(private readonly openers: Openers, readonly lowMemory: boolean) {}
+
+  /** Opens both halves, or in low-memory mode the image half (the first a caption needs). */
+  static async create(openers: Openers, lowMemory: boolean): Promise<ModelHalves> {
+    const halves = new ModelHalves(openers, lowMemory);
+    if (lowMemory) {
+      await halves.ensure('image');
+      return halves;
+    }
+    const [image, language] = await Promise.allSettled([openers.image(), openers.language()]);
+    if (image.status === 'rejected' || language.status === 'rejected') {
+      // A failed load must not keep gigabytes of sessions alive.
+      await Promise.allSettled([image.status === 'fulfilled' && releaseImage(image.value), language.status === 'fulfilled' && language.value.dispose()]);
+      throw image.status === 'rejected' ? image.reason : (language as PromiseRejectedResult).reason;
+    }
+    halves.open.image = image.value;
+    halves.open.language = language.value;
+    halves.opened = 2;
+    return halves;
+  }
+
+  /** The halves open right now. */
+  get loaded(): Half[] {
+    return (['image', 'language'] as const).filter((h) => this.open[h]);
+  }
+
+  /** Runs `fn` with a half open (in low-memory mode, the other one closed first). */
+  use<H extends Half, T>(half: H, fn: (graphs: Graphs[H]) => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new AppError('model_missing', 'the model was released'));
+    if (!this.lowMemory) return fn(this.open[half] as Graphs[H]);
+    const run = this.queue.then(async () => fn((await this.ensure(half)) as Graphs[H]));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.queue;
+    await Promise.all([this.close('image'), this.close('language')]);
+  }
+
+  private async ensure(half: Half): Promise<ImageGraphs | LanguageGraphs> {
+    const current = this.open[half];
+    if (current) return current;
+    await this.close(half === 'image' ? 'language' : 'image');
+    const graphs = half === 'image' ? await this.openers.image() : await this.openers.language();
+    this.opened++;
+    (this.open as Record<Half, unknown>)[half] = graphs;
+    return graphs;
+  }
+
+  private async close(half: Half): Promise<void> {
+    const graphs = this.open[half];
+    if (!graphs) return;
+    delete this.open[half];
+    if (half === 'image') await releaseImage(graphs as ImageGraphs);
+    else await (graphs as LanguageGraphs).dispose();
+  }
+}
+
+async function releaseImage(g: ImageGraphs): Promise<void> {
+  await Promise.all([g.vision.release(), g.qformer.release()]);
+}
