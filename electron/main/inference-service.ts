@@ -4,7 +4,7 @@
 // 'restarting' (with the reason), then 'ready' once the host has restarted the worker and reloaded
 // the models, or 'crashed' when the host gave up (too many crashes in a row).
 import { InferenceHost } from '../../src/jobs/inference-host.ts';
-import type { ModelInfo, RetrievalModelInfo, SessionSettingsData } from '../../src/jobs/protocol.ts';
+import type { ModelInfo, SessionSettingsData } from '../../src/jobs/protocol.ts';
 import type { TransportFactory } from '../../src/jobs/transport.ts';
 import type { RetrievalEncoder } from '../../src/runtime/blip2/retrieval-encoder.ts';
 import { readManifest } from '../../src/runtime/model-folder.ts';
@@ -33,7 +33,6 @@ export class InferenceService {
   private workerStatus: WorkerStatus = { state: 'stopped', restarts: 0 };
   private readonly status: Record<ModelRole, ModelStatus> = { caption: { dir: null, state: 'none' }, retrieval: { dir: null, state: 'none' } };
   private captionInfo: ModelInfo | undefined;
-  private retrievalInfo: RetrievalModelInfo | undefined;
   private retrievalEncoder: RetrievalEncoder | undefined;
   /** Loads run one at a time, in the order asked. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -108,10 +107,7 @@ export class InferenceService {
 
   private async load(role: ModelRole, dir: string | null): Promise<ModelStatus> {
     if (role === 'caption') this.captionInfo = undefined;
-    else {
-      this.retrievalInfo = undefined;
-      this.retrievalEncoder = undefined;
-    }
+    else this.retrievalEncoder = undefined;
     // The worker has no "unload": a forgotten model stays in its memory until replaced, but nothing
     // here uses it any more (every user checks the status first).
     if (dir === null) return this.setStatus(role, { dir: null, state: 'none' });
@@ -133,7 +129,6 @@ export class InferenceService {
         return this.setStatus(role, { dir, state: 'ready', architecture: info.architecture, weights: info.weights });
       }
       const info = await host.loadRetrieval(dir, this.sessionSettings());
-      this.retrievalInfo = info;
       this.retrievalEncoder = host.retrievalEncoder(info);
       return this.setStatus(role, { dir, state: 'ready', architecture: manifest.architecture, weights: info.weights });
     } catch (err) {

@@ -2,6 +2,7 @@
 // on read (a hand-edited or older file keeps what is valid and falls back per field, never fails the
 // start), and written atomically (temporary file + rename) so a crash never leaves half a file.
 import { randomBytes } from 'node:crypto';
+import { totalmem } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
@@ -15,7 +16,9 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = Object.freeze({
   retrievalModelDir: null,
   threads: 0,
   executionProvider: 'cpu',
-  lowMemory: false,
+  // On for machines of 8 GB or less: both model halves open (4 GB for blip2-opt-2.7b int4) would
+  // leave little for the system and the app's own windows there.
+  lowMemory: totalmem() <= 8 * 2 ** 30,
   xmp: 'sidecar',
   sidecarNaming: 'ext',
   pairPreference: 'jpeg',

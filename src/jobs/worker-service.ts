@@ -11,7 +11,7 @@ import { modelLabel } from '../shared/model-manifest.ts';
 import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/blip2/model.ts';
 import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 import {
-  type AnalyzeResultData, type CaptionOptions, type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo,
+  type AnalyzeResultData, type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo,
   type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
   describeIssues, salvageId,
 } from './protocol.ts';

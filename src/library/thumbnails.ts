@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { AppError } from '../shared/errors.ts';
 import { MAX_INPUT_PIXELS, openPhoto, pixelLimitOf } from '../runtime/image/preprocess.ts';
 import { uprightPipeline } from '../runtime/image/decode/photo-source.ts';

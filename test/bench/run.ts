@@ -81,7 +81,7 @@ for (const q of quants) {
   const warm = child('infer-child.ts', [out, photo, join(CACHE, `logits-${tag}${q}.bin`)]);
 
   // int4 in low-memory mode too (one model half at a time): a batch captioned as the CLI does it.
-  const low = q === 'int4' && !t5 ? (log('running int4 in low-memory mode…'), child('low-memory-child.ts', [out, PHOTOS])) : undefined;
+  const low = q === 'int4' ? (log('running int4 in low-memory mode…'), child('low-memory-child.ts', [out, PHOTOS])) : undefined;
 
   const m = await readManifest(out);
   const o = t5 ? { vocab: FLAN_T5_XL.vocab, hidden: FLAN_T5_XL.hidden, positions: 0 } : OPT_27B.opt;

@@ -111,7 +111,6 @@ describe('first run: download BLIP-2 from the Hub, cancel, resume, first caption
 
     // ── start: progress with bytes increasing ────────────────────────────────────────────────
     await page.getByRole('button', { name: 'Start download' }).click();
-    const progress = page.getByTestId('download-progress');
     const bytes = page.getByTestId('download-bytes');
     const seen: number[] = [];
     await until('the shown bytes to increase twice', async () => {
