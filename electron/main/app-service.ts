@@ -296,7 +296,9 @@ export class AppService implements ServiceApi {
       // Existing captions go out in the new form; in the background, it reads every sidecar.
       void this.metadata.syncAll().catch((e) => this.events.emit('problem', toErrorData(e)));
     }
-    if (before.threads !== after.threads || before.executionProvider !== after.executionProvider || before.lowMemory !== after.lowMemory) void this.inference.reloadAll();
+    if (before.threads !== after.threads || before.executionProvider !== after.executionProvider) void this.inference.reloadAll();
+    // Low memory concerns the captioning model's halves only.
+    else if (before.lowMemory !== after.lowMemory) void this.inference.reloadAll(['caption']);
     if (before.pairPreference !== after.pairPreference) {
       // The other half of each pair becomes the photo: a rescan catalogues it (its caption and tags
       // come from the shared sidecar) and marks the previous half missing.

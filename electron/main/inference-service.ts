@@ -88,9 +88,9 @@ export class InferenceService {
     return run;
   }
 
-  /** Threads or execution provider changed: reload what is loaded with the new session settings. */
-  async reloadAll(): Promise<void> {
-    for (const role of ['caption', 'retrieval'] as const) {
+  /** Threads, execution provider or low memory changed: reload what is loaded (`roles`: only those). */
+  async reloadAll(roles: readonly ModelRole[] = ['caption', 'retrieval']): Promise<void> {
+    for (const role of roles) {
       const { dir, state } = this.status[role];
       if (dir && state !== 'none') await this.setModel(role, dir);
     }
@@ -126,7 +126,7 @@ export class InferenceService {
       if (role === 'caption') {
         const info = await host.load(dir, { ...this.sessionSettings(), lowMemory: this.o.settings().lowMemory });
         this.captionInfo = info;
-        return this.setStatus(role, { dir, state: 'ready', architecture: info.architecture, weights: info.weights });
+        return this.setStatus(role, { dir, state: 'ready', architecture: info.architecture, weights: info.weights, ...(info.lowMemory ? { lowMemory: true } : {}) });
       }
       const info = await host.loadRetrieval(dir, this.sessionSettings());
       this.retrievalEncoder = host.retrievalEncoder(info);

@@ -16,8 +16,8 @@ export const DEFAULT_SETTINGS: Readonly<AppSettings> = Object.freeze({
   retrievalModelDir: null,
   threads: 0,
   executionProvider: 'cpu',
-  // On for machines of 8 GB or less: both model halves open (4 GB for blip2-opt-2.7b int4) would
-  // leave little for the system and the app's own windows there.
+  // On for machines of 8 GB or less: both model halves open (about 4.1 GB for blip2-opt-2.7b int4)
+  // would leave little for the system and the app's own windows there.
   lowMemory: totalmem() <= 8 * 2 ** 30,
   xmp: 'sidecar',
   sidecarNaming: 'ext',

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { RetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import {
   AnalyzeResultSchema, type CaptionOptions, type ChatTurnData, type GeneratedTextData,
-  type ModelInfo, ProbabilitiesResultSchema, type RetrievalModelInfo,
+  type ModelInfo, PREFETCH_LIMIT, ProbabilitiesResultSchema, type RetrievalModelInfo,
   RetrievalModelInfoSchema, type SessionSettingsData, VectorsResultSchema, type WireGenerationOptions, describeIssues,
 } from './protocol.ts';
 import { HostRetrievalEncoder } from './host-retrieval-encoder.ts';
@@ -24,7 +24,7 @@ export interface PhotoCallOptions extends CallOptions {
   prefetch?: readonly string[];
 }
 
-const prefetchOf = (paths: readonly string[] | undefined) => (paths?.length ? { prefetch: paths.slice(0, 32) } : {});
+const prefetchOf = (paths: readonly string[] | undefined) => (paths?.length ? { prefetch: paths.slice(0, PREFETCH_LIMIT) } : {});
 export type { ExitReason } from './worker-process.ts';
 export type InferenceHostEvents = WorkerProcessEvents;
 

@@ -19,9 +19,11 @@ export const SessionSettingsSchema = z.strictObject({
   /** Captioning model only: one half open at a time (runtime/blip2/model-halves.ts). */
   lowMemory: z.boolean().optional(),
 });
-/** Photos likely to be asked about next: a low-memory worker encodes them while its image half is
- *  open, so a run of photos switches halves once per batch (others ignore them). */
-const Prefetch = z.array(z.string().min(1)).max(32).optional();
+/** Photos likely to be asked about next (at most PREFETCH_LIMIT): a low-memory worker that had to
+ *  open its image half for a request encodes them too, so a run of photos switches halves once per
+ *  PREFETCH_LIMIT + 1 photos. Other workers ignore them. */
+export const PREFETCH_LIMIT = 15;
+const Prefetch = z.array(z.string().min(1)).max(PREFETCH_LIMIT).optional();
 
 /** Generation options without callbacks (those stay in the host: onToken becomes `token` messages,
  *  signal becomes `cancel`). Strict, so a misspelt option fails instead of silently defaulting;

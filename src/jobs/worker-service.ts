@@ -6,13 +6,13 @@
 // It may hold a retrieval model beside the captioning model (worker-retrieval.ts: encodings, the
 // shared vision pass).
 import { basename } from 'node:path';
-import { AppError, throwIfAborted, toErrorData } from '../shared/errors.ts';
+import { AppError, errorCode, throwIfAborted, toErrorData } from '../shared/errors.ts';
 import { modelLabel } from '../shared/model-manifest.ts';
 import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/blip2/model.ts';
 import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 import {
   type AnalyzeResultData, type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo,
-  type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
+  PREFETCH_LIMIT, type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
   describeIssues, salvageId,
 } from './protocol.ts';
 import { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
@@ -36,11 +36,11 @@ interface Queued { job: Job; controller: AbortController }
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
-/** Photos a low-memory worker encodes ahead of their requests (one switch of halves per this many + 1). */
-export const LOW_MEMORY_PREFETCH = 15;
 
 export class WorkerService {
   private model: Blip2Model | null = null;
+  /** The settings `model` was loaded with (to load it again when a low-memory replacement fails). */
+  private modelSettings: SessionSettings & { lowMemory?: boolean } = {};
   private retrieval: LocalRetrievalEncoder | null = null;
   private readonly queue: Queued[] = [];
   private running: Queued | null = null;
@@ -195,21 +195,28 @@ export class WorkerService {
   }
 
   /**
-   * Low-memory mode: encodes the photos the host expects to ask about next while the image half is
-   * open, so their own requests find the encodings cached and only the language half is opened.
+   * Low-memory mode: when this request had to open the image half, encodes the photos the host
+   * expects to ask about next too, so their own requests find the encodings cached and only the
+   * language half is opened. A request whose photo was cached prefetches nothing: the host's list
+   * moves one photo per request, and opening the image half for its newest photo would switch
+   * halves twice per photo.
    */
   private async prefetch(paths: readonly string[] | undefined, embed: boolean, signal: AbortSignal): Promise<void> {
     const model = this.model;
-    if (!paths?.length || !model?.halves.lowMemory) return;
-    for (const path of paths.slice(0, LOW_MEMORY_PREFETCH)) {
+    if (!paths?.length || !model?.halves.lowMemory || !model.halves.loaded.includes('image')) return;
+    for (const path of paths.slice(0, PREFETCH_LIMIT)) {
       if (signal.aborted) return;
       try {
         const photo = await this.encodings.open(path);
         await this.encodings.forCaption(model, photo);
+        // The retrieval features too, so that the photo's own request runs no vision pass at all.
         if (embed && this.retrieval) await this.encodings.forRetrieval(this.retrieval, photo);
       } catch (err) {
-        // The photo's own request reports the error, naming the file.
-        this.log('debug', `prefetch of ${path} failed: ${(err as Error).message}`);
+        // An unreadable photo is its own request's to report (naming the file); anything else
+        // (the model failing) would fail every photo after it too, so the prefetch stops.
+        if (errorCode(err) === 'photo_unreadable') continue;
+        this.log('warn', `encoding queued photos ahead stopped at ${path}: ${(err as Error).message}`);
+        return;
       }
     }
   }
@@ -240,12 +247,16 @@ export class WorkerService {
 
   private async load(dir: string, settings: SessionSettings & { lowMemory?: boolean }): Promise<ModelInfo> {
     const { lowMemory, ...session } = settings;
-    // Load the new model before releasing the old one: a failed load leaves the worker usable.
-    const model = await Blip2Model.load(dir, this.sessionSettings(session), { lowMemory });
+    // The new model loads before the old one is released, so a failed load leaves the worker usable;
+    // in low-memory mode the old one goes first, and comes back if the new one fails.
+    const model = lowMemory && this.model
+      ? await this.replaceFirst(dir, session)
+      : await Blip2Model.load(dir, this.sessionSettings(session), { lowMemory });
     const old = this.model;
     this.model = model;
+    this.modelSettings = settings;
     this.encodings.setModels(model, this.retrieval);
-    this.encodings.capacity = lowMemory ? LOW_MEMORY_PREFETCH + 1 : DEFAULT_ENCODING_CACHE;
+    this.encodings.capacity = lowMemory ? PREFETCH_LIMIT + 1 : DEFAULT_ENCODING_CACHE;
     await old?.dispose().catch((err) => this.log('warn', `releasing the previous model failed: ${(err as Error).message}`));
     if (this.retrieval) this.log('info', `vision shared with the retrieval model: ${this.encodings.sharedVision}`);
     const m = model.manifest;
@@ -254,6 +265,31 @@ export class WorkerService {
       queries: m.shapes.queries, hasTokenizer: model.tokenizer !== null, createdAt: m.createdAt,
       label: modelLabel(m, basename(dir)), language: model.language.type, lowMemory: model.halves.lowMemory,
     };
+  }
+
+  /**
+   * Low memory: the old model is released before the new one loads (both at once would be the peak
+   * this mode exists to avoid). If the new one fails, the old one is loaded again, so the worker
+   * stays usable as it does when a normal load fails.
+   */
+  private async replaceFirst(dir: string, session: SessionSettings): Promise<Blip2Model> {
+    const old = this.model!;
+    const oldSettings = this.modelSettings;
+    this.encodings.setModels(null, this.retrieval);
+    this.model = null;
+    await old.dispose().catch((err) => this.log('warn', `releasing the previous model failed: ${(err as Error).message}`));
+    try {
+      return await Blip2Model.load(dir, this.sessionSettings(session), { lowMemory: true });
+    } catch (err) {
+      const { lowMemory: wasLow, ...was } = oldSettings;
+      try {
+        this.model = await Blip2Model.load(old.dir, this.sessionSettings(was), { lowMemory: wasLow });
+        this.encodings.setModels(this.model, this.retrieval);
+      } catch (again) {
+        this.log('warn', `reloading the previous model ${old.dir} failed too: ${(again as Error).message}`);
+      }
+      throw err;
+    }
   }
 
   private async loadRetrieval(dir: string, settings: SessionSettings & { lowMemory?: boolean }): Promise<RetrievalModelInfo> {

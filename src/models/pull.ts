@@ -16,7 +16,7 @@ import type { PullPlan } from '../shared/app-types.ts';
 import { AppError } from '../shared/errors.ts';
 import { MANIFEST_FILE, type ModelManifest } from '../shared/model-manifest.ts';
 import { readManifest } from '../runtime/model-folder.ts';
-import type { QuantSettings } from '../builder/quant-plan.ts';
+import { type QuantSettings, quantPlan } from '../builder/quant-plan.ts';
 import { headerLength, parseHeader, type Entry } from '../builder/safetensors.ts';
 import { layoutOf, TensorStream } from '../builder/safetensors-stream.ts';
 import { CHECKPOINT_SIDE_FILES, ConversionWriter, planConversion, type CheckpointHeaders, type PlannedConversion } from '../builder/stream-convert.ts';
@@ -145,8 +145,9 @@ class CheckpointPull {
     const side = CHECKPOINT_SIDE_FILES.concat('model.safetensors.index.json').reduce((a, p) => a + (byPath.get(p)?.size ?? 0), 0);
     checkFreeSpace(side + (1 << 20), await freeBytes(opts.modelsDir), opts.modelsDir);
     const work = await WorkFolder.open(pullWorkDir(opts.modelsDir, name), {
-      repo: snap.repo, commit: snap.commit, quant: opts.quant, blockSize: opts.blockSize ?? null,
-      asymmetric: !!opts.asymmetric, accuracyLevel: opts.accuracyLevel ?? null, keep: opts.keepCheckpoint ?? null,
+      // The resolved plan, not the flags: a pull resumed after the defaults changed (int4's block
+      // sizes did) starts over instead of mixing tensors packed two ways.
+      repo: snap.repo, commit: snap.commit, plan: quantPlan(opts), keep: opts.keepCheckpoint ?? null,
     });
     try {
       for (const path of CHECKPOINT_SIDE_FILES.filter((p) => byPath.has(p))) {

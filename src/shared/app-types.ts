@@ -17,8 +17,8 @@ export interface AppSettings {
   /** 0 = all cores. */
   threads: number;
   executionProvider: ExecutionProviderName;
-  /** Keep one half of the captioning model in memory at a time (vision or language model): about
-   *  3 GB instead of 4.5 for blip2-opt-2.7b int4, at a reload per switch (photos are encoded in batches). */
+  /** Keep one half of the captioning model in memory at a time (vision or language model): 2.9 GB
+   *  instead of 4.1 for blip2-opt-2.7b int4, at a reload per switch (photos are encoded in batches). */
   lowMemory: boolean;
   xmp: 'off' | 'sidecar';
   sidecarNaming: 'ext' | 'base';
@@ -41,6 +41,8 @@ export interface ModelStatus {
   state: 'none' | 'loading' | 'ready' | 'error';
   architecture?: string;
   weights?: string;
+  /** The captioning model runs one half at a time (the Low memory setting). */
+  lowMemory?: boolean;
   error?: ErrorData;
 }
 

@@ -82,8 +82,9 @@ describe('photo-assistant CLI', () => {
   it('caption --low-memory: the same ids in input order, a corrupt image reported among the batch', async () => {
     const bad = join(dir, 'broken-low.jpg');
     await writeFile(bad, 'this is not a jpeg');
-    const images = golden.cases.map((c: any) => fixturePath(`images/${c.image}`));
-    const r = await runCli(['caption', images[0], bad, ...images, '--model', model, '--json', '--low-memory']);
+    // 19 inputs: more than one batch of 16 encodings.
+    const images = Array.from({ length: 17 }, (_, i) => fixturePath(`images/${golden.cases[i % golden.cases.length].image}`));
+    const r = await runCli(['caption', images[0], bad, ...images, '--model', model, '--json', '--low-memory', '--max-new-tokens', '20']);
     assert.equal(r.code, 1);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.image), [images[0], bad, ...images]);

@@ -283,11 +283,15 @@ describe('with the tiny captioning and retrieval models', () => {
     assert.match(await dialog.innerText(), /Nothing leaves this computer/);
     await dialog.getByTestId('model-caption').getByText(/^ready/).waitFor();
     await app.screenshot('settings');
-    // Low memory: stored, and the captioning model reloaded with it (then back, for the steps after).
+    // Low memory: stored, and the captioning model reloaded in that mode (then back, for the steps after).
     for (const on of [true, false]) {
       await dialog.getByLabel(/^Low memory/).setChecked(on);
       await until(`low memory ${on} stored`, async () => (await app.service.getState()).settings.lowMemory === on);
-      await dialog.getByTestId('model-caption').getByText(/^ready/).waitFor();
+      const badge = dialog.getByTestId('model-caption').locator('.badge');
+      await until(`the captioning model ready ${on ? 'in' : 'out of'} low memory`, async () => {
+        const text = await badge.innerText();
+        return /^ready/.test(text) && /low memory/.test(text) === on;
+      });
     }
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });

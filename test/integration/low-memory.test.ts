@@ -25,10 +25,11 @@ before(async () => {
 after(() => rm(dir, { recursive: true, force: true }));
 
 describe('low-memory mode', () => {
-  it('OPT: opens the image half first, switches per use, and gives HF greedy and beam ids', async () => {
+  it('OPT: a load opens each half once and keeps the image half; switches per use; HF greedy and beam ids', async () => {
     const model = await Blip2Model.load(join(dir, 'opt'), {}, { lowMemory: true });
     try {
       assert.deepEqual(model.halves.loaded, ['image']);
+      assert.equal(model.halves.opened, 2, 'the language model was opened (and closed) at load');
       const enc = await model.encodePixels(pixels());
       assert.deepEqual(model.halves.loaded, ['image']);
       const greedy = await model.generate(enc, [2], { maxNewTokens: 20 });
@@ -37,12 +38,12 @@ describe('low-memory mode', () => {
       const beam5 = { numBeams: 5, maxNewTokens: 20, lengthPenalty: 1, earlyStopping: false } as const;
       const beam = await model.generate(enc, [2], beam5);
       assert.deepEqual([2, ...beam.tokenIds], c.prompts.empty.beam5.sequence);
-      assert.equal(model.halves.opened, 2, 'no switch between two generations');
+      assert.equal(model.halves.opened, 3, 'no switch between two generations');
       // Encoding again closes the language model; the next answer opens it again.
       await model.encodePixels(pixels());
       assert.deepEqual(model.halves.loaded, ['image']);
       assert.deepEqual((await model.generate(enc, [2], beam5)).tokenIds, beam.tokenIds);
-      assert.equal(model.halves.opened, 4);
+      assert.equal(model.halves.opened, 5);
     } finally {
       await model.dispose();
     }

@@ -199,7 +199,7 @@ describe('PhotoIndexer', () => {
     lib.close();
   });
 
-  it('a low-memory worker encodes the queued photos ahead: one vision pass each, captions as with both halves open', async () => {
+  it('a low-memory worker encodes the queued photos ahead when it opens its image half; captions as with both halves open', async () => {
     const low = new InferenceHost();
     await low.start();
     try {
@@ -207,24 +207,28 @@ describe('PhotoIndexer', () => {
       assert.equal(info.lowMemory, true);
       const lowEncoder = new HostRetrievalEncoder(low, await low.loadRetrieval(await tinyModel('itm'), { threads: 1 }));
       // What the indexer asks of the real worker, and what the worker says it did.
+      // The worker is given only the first queued path of each list: with four photos that shows a
+      // window moving by one per request (as the real one does past 15 photos) switching halves
+      // once per two photos, never twice per photo.
       const seen: { path: string; prefetch: readonly string[]; visionPasses: number }[] = [];
       const spy: PhotoInference = {
         caption: (path, options, call) => low.caption(path, options, call),
         embedImage: (path, call) => low.embedImage(path, call),
         analyze: async (path, opts, call) => {
-          const r = await low.analyze(path, opts, call);
+          const r = await low.analyze(path, opts, { ...call, prefetch: call?.prefetch?.slice(0, 1) });
           seen.push({ path, prefetch: call?.prefetch ?? [], visionPasses: r.visionPasses });
           return r;
         },
       };
-      const { lib, folder } = await library();
+      const { lib, folder } = await library(['chelsea.jpg', 'coffee.jpg', 'rocket.jpg', 'astronaut.jpg']);
       const analysis = await PhotoAnalysis.load(lib.catalog, lowEncoder);
       const run = await steps(indexer(lib, { search: { analysis }, inference: spy }));
-      assert.deepEqual(run.map((s) => s.outcome), ['done', 'done', 'done']);
+      assert.deepEqual(run.map((s) => s.outcome), ['done', 'done', 'done', 'done']);
       const paths = seen.map((x) => x.path);
       assert.deepEqual(seen[0].prefetch, paths.slice(1), 'the first request names the queued photos');
-      assert.ok(seen[0].visionPasses >= 1);
-      assert.deepEqual(seen.slice(1).map((x) => x.visionPasses), [0, 0], 'the others were encoded with the first, while its image half was open');
+      const passes = seen.map((x) => x.visionPasses);
+      assert.ok(passes[0] >= 1 && passes[2] === passes[0], `vision passes ${passes}`);
+      assert.deepEqual([passes[1], passes[3]], [0, 0], 'encoded with the photo before, while its image half was open');
       // The same captions as the worker with both halves open.
       for (const path of paths) {
         const id = lib.catalog.fileByPath(path)!.photoId;
@@ -233,6 +237,9 @@ describe('PhotoIndexer', () => {
       }
       assert.ok(existsSync(join(folder, 'rocket.jpg.xmp')));
       lib.close();
+      // Replacing the model releases the old one first; a replacement that fails brings it back.
+      await assert.rejects(low.load(join(dir, 'no-such-model'), { lowMemory: true }), (e: Error) => /no-such-model/.test(e.message));
+      assert.equal((await low.caption(paths[0], { maxNewTokens: 5 })).text, (await host.caption(paths[0], { maxNewTokens: 5 })).text);
     } finally {
       await low.shutdown();
     }

@@ -75,6 +75,16 @@ const toJob = (r: JobRow): Job => ({
   worker: r.worker, createdAt: r.created_at, updatedAt: r.updated_at,
 });
 
+/** Pending jobs whose photo has a present file, in the order claimNext takes them (@kind: one kind, or NULL for all). */
+const NEXT_PENDING = `FROM jobs j
+  WHERE j.state = 'pending' AND (@kind IS NULL OR j.kind = @kind)
+    AND EXISTS (SELECT 1 FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present')
+  ORDER BY j.updated_at, j.id`;
+
+/** The path of a photo's present file (the one seen last), for the SQL expression `photoId`. */
+const presentPath = (photoId: string) =>
+  `(SELECT f.path FROM photo_files f WHERE f.photo_id = ${photoId} AND f.state = 'present' ORDER BY f.seen_at DESC, f.path LIMIT 1)`;
+
 const KINDS: ReadonlySet<string> = new Set<JobKind>(['caption']);
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
@@ -128,16 +138,11 @@ export class JobQueue {
       const row = stmt<JobRow>(
         this.db,
         `UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = @worker, updated_at = @now
-         WHERE id = (
-           SELECT j.id FROM jobs j
-           WHERE j.state = 'pending' AND (@kind IS NULL OR j.kind = @kind)
-             AND EXISTS (SELECT 1 FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present')
-           ORDER BY j.updated_at, j.id LIMIT 1)
+         WHERE id = (SELECT j.id ${NEXT_PENDING} LIMIT 1)
          RETURNING *`,
       ).get({ worker: workerId, now: this.now(), kind: opts.kind ?? null });
       if (!row) return undefined;
-      const file = stmt<{ path: string }>(this.db, `SELECT path FROM photo_files WHERE photo_id = ? AND state = 'present' ORDER BY seen_at DESC, path LIMIT 1`)
-        .get(row.photo_id);
+      const file = stmt<{ path: string }>(this.db, `SELECT ${presentPath('?')} AS path`).get(row.photo_id);
       return { ...toJob(row), path: file!.path };
     });
   }
@@ -145,14 +150,9 @@ export class JobQueue {
   /** The files of the next `limit` pending jobs in the order claimNext takes them (nothing claimed). */
   nextPaths(limit: number, opts: { kind?: JobKind } = {}): string[] {
     if (limit <= 0) return [];
-    return stmt<{ path: string }>(
-      this.db,
-      `SELECT (SELECT f.path FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present' ORDER BY f.seen_at DESC, f.path LIMIT 1) AS path
-       FROM jobs j
-       WHERE j.state = 'pending' AND (@kind IS NULL OR j.kind = @kind)
-         AND EXISTS (SELECT 1 FROM photo_files f WHERE f.photo_id = j.photo_id AND f.state = 'present')
-       ORDER BY j.updated_at, j.id LIMIT @limit`,
-    ).all({ kind: opts.kind ?? null, limit }).map((r) => r.path);
+    return stmt<{ path: string }>(this.db, `SELECT ${presentPath('j.photo_id')} AS path ${NEXT_PENDING} LIMIT @limit`)
+      .all({ kind: opts.kind ?? null, limit })
+      .map((r) => r.path);
   }
 
   /**

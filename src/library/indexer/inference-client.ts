@@ -1,9 +1,10 @@
 // What the indexer needs from inference: caption a photo, caption it and compute its search vectors
 // in one request, or only the vectors. InferenceHost (the worker process) provides it; the indexer
 // never sees processes, protocols or ONNX Runtime.
-import type { CaptionOptions, GeneratedTextData } from '../../jobs/protocol.ts';
+import { type CaptionOptions, type GeneratedTextData, PREFETCH_LIMIT } from '../../jobs/protocol.ts';
 
 export type { CaptionOptions, GeneratedTextData };
+export { PREFETCH_LIMIT };
 
 export interface InferenceCall {
   /** Aborting cancels the request; it then rejects with code 'cancelled'. */

@@ -9,7 +9,7 @@
 import { type ErrorData, errorCode, toErrorData } from '../../shared/errors.ts';
 import type { Catalog } from '../catalog/catalog.ts';
 import type { PhotoAnalysis } from '../photo-analysis.ts';
-import type { CaptionOptions, PhotoInference } from './inference-client.ts';
+import { type CaptionOptions, PREFETCH_LIMIT, type PhotoInference } from './inference-client.ts';
 
 /** The captioning model, when one is ready. */
 export interface CaptionSetup {
@@ -42,9 +42,6 @@ export interface IndexerOptions {
 }
 
 export type IndexTask = 'caption' | 'analyze';
-
-/** Queued photos named to the worker with each caption request (it encodes them ahead in low-memory mode). */
-const PREFETCH = 15;
 
 export interface IndexTarget { photoId: number; path: string; task: IndexTask }
 
@@ -114,7 +111,7 @@ export class PhotoIndexer {
       const search = this.o.search();
       const wantsVectors = search?.analysis.wants(job.photoId) ?? false;
       // The photos queued next: a low-memory worker encodes them along with this one.
-      const call = { signal, prefetch: catalog.jobs.nextPaths(PREFETCH, { kind: 'caption' }) };
+      const call = { signal, prefetch: catalog.jobs.nextPaths(PREFETCH_LIMIT, { kind: 'caption' }) };
       // One request for both when search wants the photo too: one decode, one vision pass if shared.
       const r = wantsVectors
         ? await inference.analyze(job.path, { caption: setup.options, embed: true }, call)

@@ -2,8 +2,9 @@
 // Q-Former) and the language model. Normally both stay open. In low-memory mode one at a time:
 // opening one releases the other first, so the process peaks at the larger half instead of the sum
 // (blip2-opt-2.7b int4: about 1.1 GB and 2.7 GB). Each switch re-loads a half (ONNX Runtime re-packs
-// its weights: seconds), so callers that can should batch: encode several photos, then generate for
-// all of them (the CLI's caption does).
+// its weights: seconds), so callers batch: encode several photos, then generate for all of them
+// (the CLI's caption; the worker's prefetch). A load opens both halves once either way, so a model
+// whose language half cannot open fails to load instead of failing every caption later.
 import { AppError } from '../../shared/errors.ts';
 import type { ort } from '../session.ts';
 import type { LanguageGraphs } from './language-model.ts';
@@ -35,23 +36,24 @@ export class ModelHalves {
 
   private constructor(private readonly openers: Openers, readonly lowMemory: boolean) {}
 
-  /** Opens both halves, or in low-memory mode the image half (the first a caption needs). */
+  /**
+   * Opens both halves, one after the other. In low-memory mode the language model is opened and
+   * closed again, so that a load only succeeds when each half can open, and the image half (the
+   * first a caption needs) is left open.
+   */
   static async create(openers: Openers, lowMemory: boolean): Promise<ModelHalves> {
     const halves = new ModelHalves(openers, lowMemory);
-    if (lowMemory) {
+    try {
+      // Low memory: the language model first, closed again when the image half opens.
+      if (lowMemory) await halves.ensure('language');
       await halves.ensure('image');
+      if (!lowMemory) await halves.ensure('language');
       return halves;
-    }
-    const [image, language] = await Promise.allSettled([openers.image(), openers.language()]);
-    if (image.status === 'rejected' || language.status === 'rejected') {
+    } catch (err) {
       // A failed load must not keep gigabytes of sessions alive.
-      await Promise.allSettled([image.status === 'fulfilled' && releaseImage(image.value), language.status === 'fulfilled' && language.value.dispose()]);
-      throw image.status === 'rejected' ? image.reason : (language as PromiseRejectedResult).reason;
+      await halves.dispose();
+      throw err;
     }
-    halves.open.image = image.value;
-    halves.open.language = language.value;
-    halves.opened = 2;
-    return halves;
   }
 
   /** The halves open right now. */
@@ -63,7 +65,11 @@ export class ModelHalves {
   use<H extends Half, T>(half: H, fn: (graphs: Graphs[H]) => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new AppError('model_missing', 'the model was released'));
     if (!this.lowMemory) return fn(this.open[half] as Graphs[H]);
-    const run = this.queue.then(async () => fn((await this.ensure(half)) as Graphs[H]));
+    const run = this.queue.then(async () => {
+      // Disposed while this use waited: open nothing again.
+      if (this.disposed) throw new AppError('model_missing', 'the model was released');
+      return fn((await this.ensure(half)) as Graphs[H]);
+    });
     this.queue = run.catch(() => {});
     return run;
   }
@@ -77,7 +83,7 @@ export class ModelHalves {
   private async ensure(half: Half): Promise<ImageGraphs | LanguageGraphs> {
     const current = this.open[half];
     if (current) return current;
-    await this.close(half === 'image' ? 'language' : 'image');
+    if (this.lowMemory) await this.close(half === 'image' ? 'language' : 'image');
     const graphs = half === 'image' ? await this.openers.image() : await this.openers.language();
     this.opened++;
     (this.open as Record<Half, unknown>)[half] = graphs;
