@@ -10,6 +10,7 @@ import { resolve, sep } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import { isCoveredByRoot, isIgnoredPath } from './scan/ignore.ts';
 import { sniffImageType } from './scan/sniff.ts';
+import { NewFolderSweeps } from './new-folder-sweeps.ts';
 
 /** Paths in one batch. added/changed hold image files only (content-sniffed, like the scanner). */
 export interface WatchBatch {
@@ -82,10 +83,16 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
   /** Deliveries and root state changes run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** New folders listed again once settled: files written before chokidar watched them are not lost. */
+  private readonly sweeps: NewFolderSweeps;
 
   constructor(roots: string[], opts: FolderWatcherOptions = {}) {
     super();
     this.opts = { stabilityMs: 500, debounceMs: 300, maxWaitMs: 2000, maxBatch: 1000, rootCheckMs: 3000, usePolling: false, pollIntervalMs: 2000, ...opts };
+    this.sweeps = new NewFolderSweeps(Math.max(2000, 4 * this.opts.stabilityMs), (file) => this.record('add', file, true), (path) => {
+      const s = this.rootOf(path);
+      return !s || isIgnoredPath(path, s.root);
+    });
     for (const r of roots) void this.addRoot(r);
     this.checkTimer = setInterval(() => this.enqueue(() => this.checkRoots()), this.opts.rootCheckMs);
   }
@@ -125,6 +132,7 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     this.closed = true;
     clearInterval(this.checkTimer);
     clearTimeout(this.timer);
+    this.sweeps.close();
     this.pending.clear();
     await Promise.all([...this.roots.values()].map((s) => s.fsw?.close()));
     this.roots.clear();
@@ -147,6 +155,7 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     const fsw = (this.opts.createWatcher ?? watch)(s.root, options);
     s.fsw = fsw;
     for (const kind of ['add', 'change', 'unlink', 'unlinkDir'] as const) fsw.on(kind, (p: string) => this.record(kind, p));
+    fsw.on('addDir', (p: string) => p !== s.root && this.sweeps.folderAdded(p));
     fsw.on('error', (err) => this.onWatchError(s, err as NodeJS.ErrnoException));
     await new Promise<void>((res) => fsw.once('ready', () => res()));
     if (this.closed || this.roots.get(s.root) !== s) await fsw.close();
@@ -164,8 +173,14 @@ export class FolderWatcher extends EventEmitter<FolderWatcherEvents> {
     }
   }
 
-  private record(kind: Kind, path: string): void {
+  /** `fromSweep`: a file of a new folder the watcher did not report (new-folder-sweeps.ts). */
+  private record(kind: Kind, path: string, fromSweep = false): void {
     if (this.closed) return;
+    if (kind === 'add' && !fromSweep && this.sweeps.reportedBySweep(path)) {
+      // Reported by a sweep already; only a file that was not an image yet then still needs its word.
+      if (!this.notYetImages.has(path)) return;
+      kind = 'change';
+    }
     const prev = this.pending.get(path);
     // Collapse per path: the last word wins, except add+change stays an add and a file removed
     // then recreated within one batch is a change.

@@ -176,6 +176,32 @@ test('2,000 files copied at once: a few bounded batches, each path exactly once'
   }
 });
 
+test('a new folder is listed again once settled: files the watcher never reported are added, each once', async () => {
+  // chokidar reads a new folder and then watches it; files written in between are never reported.
+  // Dropping its 'add' events for some files reproduces that gap without depending on timing.
+  const { root, w, all, until } = await watched({
+    createWatcher: (path, options) => {
+      const fsw = chokidarWatch(path, options);
+      const emit = fsw.emit.bind(fsw);
+      fsw.emit = ((event: string, ...args: unknown[]) => (event === 'add' && /lost-/.test(String(args[0])) ? false : emit(event, ...args))) as typeof fsw.emit;
+      return fsw;
+    },
+  });
+  try {
+    const staging = join(dir, `staging-sweep-${n}`);
+    mkdirSync(join(staging, 'nested'), { recursive: true });
+    for (const name of ['seen-1.jpg', 'lost-1.jpg', 'nested/lost-2.jpg', 'nested/seen-2.jpg']) writeFileSync(join(staging, name), JPG);
+    writeFileSync(join(staging, 'lost-notes.txt'), 'not a photo');
+    await execFileP('cp', ['-r', staging, join(root, 'card')]);
+    const want = ['card/lost-1.jpg', 'card/nested/lost-2.jpg', 'card/nested/seen-2.jpg', 'card/seen-1.jpg'].map((f) => join(root, f));
+    await until('all four photos', () => want.every((f) => all('added').includes(f)), 15_000);
+    await sleep(800);
+    assert.deepEqual([...all('added')].sort(), want, 'each photo once, the text file never');
+  } finally {
+    await w.close();
+  }
+});
+
 test('out of inotify watches: a warning that says how to raise the limit, then polling', async () => {
   const made: FSWatcher[] = [];
   const { root, w, warnings, all, until } = await watched({
