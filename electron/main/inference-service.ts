@@ -60,14 +60,14 @@ export class InferenceService {
   }
 
   /** The host and the caption model's id, or model_missing naming what to do. */
-  requireCaption(): { host: InferenceHost; modelId: string; convertedAt: string } {
+  requireCaption(): { host: InferenceHost; modelId: string; convertedAt: string; lowMemory: boolean } {
     const s = this.status.caption;
     if (s.state === 'loading') throw new AppError('model_missing', 'the captioning model is still loading; try again in a moment');
     if (s.state === 'error' && s.error) throw new AppError(s.error.code, s.error.message, { file: s.error.file });
     if (!this.hostInstance || !this.captionInfo || s.state !== 'ready') {
       throw new AppError('model_missing', 'no captioning model is set up; choose one in Settings');
     }
-    return { host: this.hostInstance, modelId: captionModelId(this.captionInfo), convertedAt: this.captionInfo.createdAt };
+    return { host: this.hostInstance, modelId: captionModelId(this.captionInfo), convertedAt: this.captionInfo.createdAt, lowMemory: !!this.captionInfo.lowMemory };
   }
 
   /** The retrieval encoder over the worker when the retrieval model is ready. */

@@ -52,8 +52,8 @@ export class QueueService {
       inference: () => o.inference.host,
       caption: () => {
         if (!o.inference.captionReady()) return undefined;
-        const { modelId, convertedAt } = o.inference.requireCaption();
-        return { modelId, convertedAt, options: captionOptionsOf(o.settings()) };
+        const { modelId, convertedAt, lowMemory } = o.inference.requireCaption();
+        return { modelId, convertedAt, lowMemory, options: captionOptionsOf(o.settings()) };
       },
       search: () => o.search?.setup(),
       writeSidecar: (photoId) => o.metadata().write(photoId),

@@ -1,11 +1,9 @@
 // Generation flags shared by `caption` and `ask`, parsed into runtime options with clear errors.
 import type { Command } from 'commander';
 import { AppError } from '../shared/errors.ts';
+import { LOW_MEMORY_BATCH } from '../jobs/protocol.ts';
 import type { GenerateOptions } from '../runtime/blip2/model.ts';
 import { type ExecutionProvider, type SessionSettings, defaultCacheDir } from '../runtime/session.ts';
-
-/** Photos encoded before generating in low-memory mode: one switch of model halves per batch, not two per photo. */
-export const LOW_MEMORY_BATCH = 16;
 
 export function addGenerationFlags(cmd: Command): Command {
   return cmd

@@ -80,7 +80,7 @@ export function addLibraryCommands(program: Command): void {
       const indexer = new PhotoIndexer({
         catalog: lib.catalog,
         inference: () => host,
-        caption: () => ({ modelId: model.label, convertedAt: model.createdAt, options: captionOptions }),
+        caption: () => ({ modelId: model.label, convertedAt: model.createdAt, options: captionOptions, lowMemory: model.lowMemory }),
         search: () => analysis && { analysis },
         writeSidecar: (id) => metadata.write(id),
         workerId: `pid-${process.pid}`,

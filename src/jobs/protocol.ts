@@ -19,10 +19,13 @@ export const SessionSettingsSchema = z.strictObject({
   /** Captioning model only: one half open at a time (runtime/blip2/model-halves.ts). */
   lowMemory: z.boolean().optional(),
 });
+/** Photos encoded per switch of model halves in low-memory mode (the CLI's batch, the worker's
+ *  request plus its prefetch). */
+export const LOW_MEMORY_BATCH = 16;
 /** Photos likely to be asked about next (at most PREFETCH_LIMIT): a low-memory worker that had to
  *  open its image half for a request encodes them too, so a run of photos switches halves once per
- *  PREFETCH_LIMIT + 1 photos. Other workers ignore them. */
-export const PREFETCH_LIMIT = 15;
+ *  LOW_MEMORY_BATCH photos. Other workers ignore them. */
+export const PREFETCH_LIMIT = LOW_MEMORY_BATCH - 1;
 const Prefetch = z.array(z.string().min(1)).max(PREFETCH_LIMIT).optional();
 
 /** Generation options without callbacks (those stay in the host: onToken becomes `token` messages,

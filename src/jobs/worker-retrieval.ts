@@ -9,10 +9,10 @@ import type { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.t
 import { visionIsShared } from '../runtime/blip2/retrieval-model.ts';
 import { type RgbImage, decodeImage, pixelValuesFromRgb } from '../runtime/image/preprocess.ts';
 import type { ort } from '../runtime/session.ts';
-import type { RetrievalModelInfo } from './protocol.ts';
+import { LOW_MEMORY_BATCH, type RetrievalModelInfo } from './protocol.ts';
 
 /** Encodings kept per model for follow-up requests on the same photo (each holds the vision output). */
-export const DEFAULT_ENCODING_CACHE = 4;
+const ENCODING_CACHE_SIZE = 4;
 
 export interface RetrievalEncodingData {
   /** The vision output the features came from (the captioning model's when shared), for ITM. */
@@ -39,8 +39,11 @@ export class ImageEncodings {
   private readonly captionCache = new Lru<ImageEncoding>(() => this.capacity);
   private readonly retrievalCache = new Lru<RetrievalEncodingData>(() => this.capacity);
   visionRuns = 0;
-  /** Photos kept per model (more in low-memory mode, where photos are encoded ahead). */
-  capacity = DEFAULT_ENCODING_CACHE;
+
+  /** Photos kept per model: more in low-memory mode, where a batch is encoded ahead of its requests. */
+  private get capacity(): number {
+    return this.caption?.halves.lowMemory ? LOW_MEMORY_BATCH : ENCODING_CACHE_SIZE;
+  }
 
   /** Call whenever either model changes; cached encodings of the replaced model are dropped. */
   setModels(caption: Blip2Model | null, retrieval: LocalRetrievalEncoder | null): void {

@@ -12,12 +12,12 @@ import { Blip2Model, type GeneratedText, type ImageEncoding } from '../runtime/b
 import type { ExecutionProvider, SessionSettings } from '../runtime/session.ts';
 import {
   type AnalyzeResultData, type GeneratedTextData, HostMessageSchema, type LogLevel, type ModelInfo,
-  PREFETCH_LIMIT, type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
+  type ParsedHostMessage, type ResultValue, type RetrievalModelInfo, WIRE_EXECUTION_PROVIDERS, type WorkerMessage,
   describeIssues, salvageId,
 } from './protocol.ts';
 import { LocalRetrievalEncoder } from '../runtime/blip2/retrieval-encoder.ts';
 import { encodeMatrix } from './matrix-codec.ts';
-import { DEFAULT_ENCODING_CACHE, ImageEncodings, type PhotoInput, retrievalInfo } from './worker-retrieval.ts';
+import { ImageEncodings, type PhotoInput, retrievalInfo } from './worker-retrieval.ts';
 
 // The wire list of providers must stay the runtime's list: a compile error here if they drift.
 type WireEP = (typeof WIRE_EXECUTION_PROVIDERS)[number];
@@ -204,7 +204,7 @@ export class WorkerService {
   private async prefetch(paths: readonly string[] | undefined, embed: boolean, signal: AbortSignal): Promise<void> {
     const model = this.model;
     if (!paths?.length || !model?.halves.lowMemory || !model.halves.loaded.includes('image')) return;
-    for (const path of paths.slice(0, PREFETCH_LIMIT)) {
+    for (const path of paths) { // at most PREFETCH_LIMIT (protocol.ts): the message schema says so
       if (signal.aborted) return;
       try {
         const photo = await this.encodings.open(path);
@@ -256,7 +256,6 @@ export class WorkerService {
     this.model = model;
     this.modelSettings = settings;
     this.encodings.setModels(model, this.retrieval);
-    this.encodings.capacity = lowMemory ? PREFETCH_LIMIT + 1 : DEFAULT_ENCODING_CACHE;
     await old?.dispose().catch((err) => this.log('warn', `releasing the previous model failed: ${(err as Error).message}`));
     if (this.retrieval) this.log('info', `vision shared with the retrieval model: ${this.encodings.sharedVision}`);
     const m = model.manifest;

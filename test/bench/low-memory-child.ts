@@ -3,7 +3,7 @@
 // Reports the peak memory, each half's opening time and the time per photo, switches included.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOW_MEMORY_BATCH } from '../../src/cli/generation-flags.ts';
+import { LOW_MEMORY_BATCH } from '../../src/jobs/protocol.ts';
 import { Blip2Model, type ImagePrefix } from '../../src/runtime/blip2/model.ts';
 import { peakRssMiB, timed } from './proc-stats.ts';
 

@@ -51,12 +51,12 @@ async function library(files = ['chelsea.jpg', 'coffee.jpg', 'rocket.jpg'], extr
   return { lib, folder };
 }
 
-function indexer(lib: Library, o: { search?: SearchSetup; inference?: PhotoInference; caption?: boolean } = {}): PhotoIndexer {
+function indexer(lib: Library, o: { search?: SearchSetup; inference?: PhotoInference; caption?: boolean; lowMemory?: boolean } = {}): PhotoIndexer {
   const metadata = new MetadataSync(lib.catalog, { xmp: 'sidecar', sidecarNaming: 'ext' });
   return new PhotoIndexer({
     catalog: lib.catalog,
     inference: () => o.inference ?? host,
-    caption: () => (o.caption === false ? undefined : { modelId: model.label, convertedAt: model.createdAt, options: { maxNewTokens: 5 } }),
+    caption: () => (o.caption === false ? undefined : { modelId: model.label, convertedAt: model.createdAt, options: { maxNewTokens: 5 }, lowMemory: o.lowMemory }),
     search: () => o.search,
     writeSidecar: (id) => metadata.write(id),
     workerId: 'test-worker',
@@ -199,6 +199,19 @@ describe('PhotoIndexer', () => {
     lib.close();
   });
 
+  it('with both halves open nothing is looked up or sent for prefetching', async () => {
+    const { lib } = await library(['chelsea.jpg', 'coffee.jpg']);
+    const prefetch: unknown[] = [];
+    const spy: PhotoInference = {
+      caption: (path, options, call) => { prefetch.push(call?.prefetch); return host.caption(path, options, call); },
+      analyze: (path, opts, call) => { prefetch.push(call?.prefetch); return host.analyze(path, opts, call) as never; },
+      embedImage: (path, call) => host.embedImage(path, call),
+    };
+    assert.deepEqual((await steps(indexer(lib, { inference: spy }))).map((s) => s.outcome), ['done', 'done']);
+    assert.deepEqual(prefetch, [undefined, undefined]);
+    lib.close();
+  });
+
   it('a low-memory worker encodes the queued photos ahead when it opens its image half; captions as with both halves open', async () => {
     const low = new InferenceHost();
     await low.start();
@@ -222,7 +235,7 @@ describe('PhotoIndexer', () => {
       };
       const { lib, folder } = await library(['chelsea.jpg', 'coffee.jpg', 'rocket.jpg', 'astronaut.jpg']);
       const analysis = await PhotoAnalysis.load(lib.catalog, lowEncoder);
-      const run = await steps(indexer(lib, { search: { analysis }, inference: spy }));
+      const run = await steps(indexer(lib, { search: { analysis }, inference: spy, lowMemory: info.lowMemory }));
       assert.deepEqual(run.map((s) => s.outcome), ['done', 'done', 'done', 'done']);
       const paths = seen.map((x) => x.path);
       assert.deepEqual(seen[0].prefetch, paths.slice(1), 'the first request names the queued photos');

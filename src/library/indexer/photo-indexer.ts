@@ -18,6 +18,9 @@ export interface CaptionSetup {
   /** When the model folder was converted: recorded with each caption, as the retrieval id records it. */
   convertedAt?: string;
   options: CaptionOptions;
+  /** The worker runs the model in low-memory mode: each request names the photos queued next, which
+   *  it encodes along with the first (otherwise nothing is looked up or sent). */
+  lowMemory?: boolean;
 }
 
 /** Search and tags, when the retrieval model is ready. */
@@ -111,7 +114,7 @@ export class PhotoIndexer {
       const search = this.o.search();
       const wantsVectors = search?.analysis.wants(job.photoId) ?? false;
       // The photos queued next: a low-memory worker encodes them along with this one.
-      const call = { signal, prefetch: catalog.jobs.nextPaths(PREFETCH_LIMIT, { kind: 'caption' }) };
+      const call = { signal, ...(setup.lowMemory ? { prefetch: catalog.jobs.nextPaths(PREFETCH_LIMIT, { kind: 'caption' }) } : {}) };
       // One request for both when search wants the photo too: one decode, one vision pass if shared.
       const r = wantsVectors
         ? await inference.analyze(job.path, { caption: setup.options, embed: true }, call)
